@@ -1,0 +1,60 @@
+"""`python -m enpire [overrides]`: run a research session (or a sweep of them with -m).
+
+Exit codes: 0 finished (/done met or budget spent), 2 invalid spec or overrides (nothing ran),
+3 integrity breach, 1 anything else.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import hydra
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
+from omegaconf import DictConfig
+
+from enpire import CONFIG_DIR
+from enpire.preflight import INFO_FLAGS, preflight, split_argv
+from enpire.spec.errors import EXIT_INVALID_SPEC, SpecError
+from enpire.spec.load import spec_from_config
+
+log = logging.getLogger("enpire")
+
+
+@hydra.main(config_path=str(CONFIG_DIR), config_name="config", version_base="1.3")
+def _app(cfg: DictConfig) -> int:
+    from enpire.loop import SessionContext, run_session  # heavy imports only once a session really runs
+
+    hc = HydraConfig.get()
+    overrides = tuple(hc.overrides.task)
+    spec = spec_from_config(cfg, overrides)
+    multirun = hc.mode == RunMode.MULTIRUN
+    context = SessionContext(
+        run_dir=hc.runtime.output_dir,
+        sweep_id=hc.sweep.dir if multirun else None,
+        job_num=hc.job.num if multirun else None,
+        argv=tuple(sys.argv[1:]),
+    )
+    code = run_session(spec, context)
+    if code and not multirun:
+        sys.exit(code)
+    return code
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    _, flags, _ = split_argv(argv)
+    if not flags & INFO_FLAGS:
+        try:
+            preflight(argv)
+        except SpecError as error:
+            print(f"enpire: {error.render()}", file=sys.stderr)
+            return EXIT_INVALID_SPEC
+    sys.argv = [sys.argv[0], *argv]
+    _app()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,89 @@
+"""The agent protocol: what an agent sees of the research, and what it sends back.
+
+An agent never holds a handle on the verifier, the envelope, the budget ledger or the
+tracker. It receives a ResearchState (read-only data) and returns an AgentReply whose
+`proposal` is validated by the loop against specs/proposal.schema.json (specialised to the
+policy's search space). Invalid proposals become `rejected` iterations and the agent is told
+why through `observe`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+DECISIONS = ("keep", "discard", "crash", "unsafe", "rejected")
+
+
+@dataclass(frozen=True)
+class IterationSummary:
+    """One finished iteration as agents see it."""
+
+    index: int
+    agent: str
+    branch: str
+    parent: int | None
+    hypothesis: str
+    candidate: dict[str, Any]  # {"kind": "params", "params": {...}} | {"kind": "code", ...} | {"kind": "bc", ...}
+    candidate_id: str
+    decision: str  # one of DECISIONS
+    success_rate: float
+    pass_at_1: float
+    pass_at_k: float
+    trials: int
+    safety_stops: int
+    robot_seconds: float
+    tokens: int
+    borrowed_from: str | None = None
+    reason: str = ""  # why rejected / crashed / kept or discarded
+    failures: tuple[dict[str, Any], ...] = ()  # a few failed trials: outcome, reason, final_state, safety_events
+    candidate_trials: int = 0  # all trials so far of this candidate (re-evaluations pooled)
+    candidate_success_rate: float = 0.0
+
+
+@dataclass(frozen=True)
+class Budgets:
+    used: dict[str, float]
+    limits: dict[str, float]
+
+    def remaining(self) -> dict[str, float]:
+        return {k: max(0.0, self.limits[k] - self.used.get(k, 0.0)) for k in self.limits}
+
+
+@dataclass(frozen=True)
+class ResearchState:
+    """Everything an agent may read when proposing the next experiment."""
+
+    task_name: str
+    task_description: str
+    policy_kind: str
+    action_mode: str
+    search_space: dict[str, dict[str, Any]]  # name -> {default, low, high, unit, description, scale}
+    goal: str  # the /done goal in words (read-only)
+    branch: str
+    iterations: tuple[IterationSummary, ...]  # the whole idea tree so far, all branches
+    branch_best: dict[str, IterationSummary]  # best kept iteration of each branch
+    budgets: Budgets
+    proposal_schema: dict[str, Any]  # the JSON Schema a proposal must satisfy
+
+
+@dataclass
+class AgentReply:
+    proposal: dict[str, Any] | None  # None when the agent could not produce one
+    tokens_in: int = 0
+    tokens_out: int = 0
+    error: str | None = None  # a failed call (network, deadline); counts toward max_consecutive_failures
+    transcript: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def tokens(self) -> int:
+        return self.tokens_in + self.tokens_out
+
+
+class Agent(Protocol):
+    name: str  # e.g. "search-0", "claude-1"
+    branch: str
+
+    def propose(self, state: ResearchState) -> AgentReply: ...
+
+    def observe(self, result: IterationSummary) -> None: ...

@@ -1,0 +1,282 @@
+"""The frozen, typed spec object the rest of the code uses.
+
+Built only from documents that already passed specs/ and the semantic checks, so nothing
+here re-checks types or ranges.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from enpire.spec.frozen import FrozenDict, freeze, thaw
+
+
+@dataclass(frozen=True)
+class Range:
+    low: float
+    high: float
+
+
+@dataclass(frozen=True)
+class Quantity:
+    """A named state query of a task, with its range and unit."""
+
+    name: str
+    low: float
+    high: float
+    unit: str
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class ResetSpec:
+    max_attempts: int
+    settle_s: float
+    faulty_after: int
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    name: str
+    description: str
+    physics_dt: float
+    init: FrozenDict  # name -> Range
+    reset: ResetSpec
+    state_space: FrozenDict  # name -> Quantity
+
+
+@dataclass(frozen=True)
+class ControllerSpec:
+    kind: str
+    control_hz: float
+    stiffness_pos: float
+    stiffness_rot: float
+    damping_ratio: float
+    nullspace_stiffness: float
+    gravity_compensation: bool
+
+
+@dataclass(frozen=True)
+class GripperSpec:
+    kind: str
+    max_force_n: float
+
+
+@dataclass(frozen=True)
+class RobotSpec:
+    name: str
+    kind: str
+    description: str
+    dof: int
+    tasks: tuple[str, ...]
+    base_pos: tuple[float, float, float]
+    reach_m: float
+    actuator_force_range_nm: tuple[float, ...]
+    gripper: GripperSpec
+    controller: ControllerSpec
+
+
+@dataclass(frozen=True)
+class WorkspaceBox:
+    low: tuple[float, float, float]
+    high: tuple[float, float, float]
+
+
+@dataclass(frozen=True)
+class SafetySpec:
+    torque_limit_nm: float
+    joint_position_margin_rad: float
+    joint_velocity_limit_rad_s: float
+    workspace: WorkspaceBox
+    contact_force_limit_n: float
+
+
+@dataclass(frozen=True)
+class Condition:
+    quantity: str
+    op: str  # ">=" or "<="
+    value: float
+
+    def holds(self, x: float) -> bool:
+        return x >= self.value if self.op == ">=" else x <= self.value
+
+
+@dataclass(frozen=True)
+class DoneSpec:
+    name: str
+    conditions: tuple[Condition, ...]
+    hold_s: float
+    allow_safety_stop: bool
+    time_limit_s: float
+    attempts: int
+    min_success_rate: float
+    window: int
+
+
+@dataclass(frozen=True)
+class BudgetSpec:
+    iterations: int
+    trials: int
+    robot_seconds: float
+    wall_clock_s: float
+    tokens: int
+    trainer_seconds: float
+
+
+@dataclass(frozen=True)
+class ParamSpec:
+    name: str
+    default: float
+    low: float
+    high: float
+    unit: str = ""
+    description: str = ""
+    scale: str = "linear"
+
+
+@dataclass(frozen=True)
+class PolicySpec:
+    kind: str
+    name: str
+    action_mode: str
+    params: tuple[ParamSpec, ...]
+    source: str | None = None
+    train: FrozenDict = field(default_factory=FrozenDict)
+    sandbox: FrozenDict = field(default_factory=FrozenDict)
+
+    def defaults(self) -> dict[str, float]:
+        return {p.name: p.default for p in self.params}
+
+
+@dataclass(frozen=True)
+class AgentSpec:
+    kind: str
+    trials_per_candidate: int
+    reevaluate_trials: int
+    options: FrozenDict  # the whole agent group, kind-specific keys included
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self.options.get(key, default)
+
+
+@dataclass(frozen=True)
+class ExecutorSpec:
+    kind: str
+    start_method: str
+    trial_timeout_s: float
+    max_restarts: int
+
+
+@dataclass(frozen=True)
+class TrackingSpec:
+    uri: str
+    experiment: str | None
+    artifact_root: str
+    flush_every_s: float
+
+
+@dataclass(frozen=True)
+class VideoSpec:
+    enabled: bool
+    width: int
+    height: int
+    fps: int
+    camera: str | None
+
+
+@dataclass(frozen=True)
+class Fingerprints:
+    done_sha256: str
+    safety_sha256: str
+    spec_sha256: str
+
+
+@dataclass(frozen=True)
+class ExperimentSpec:
+    """Everything a session needs, validated and frozen at launch."""
+
+    task: TaskSpec
+    robot: RobotSpec
+    safety: SafetySpec
+    done: DoneSpec
+    budget: BudgetSpec
+    agent: AgentSpec
+    policy: PolicySpec
+    executor: ExecutorSpec
+    tracking: TrackingSpec
+    fleet: int
+    agents: int  # resolved: null in config means one per station
+    seed: int
+    resume: str | None
+    video: VideoSpec
+    session_name: str | None
+    session_notes: str
+    resolved: FrozenDict  # the whole resolved config, as validated
+    fingerprints: Fingerprints
+    overrides: tuple[str, ...] = ()
+
+    @property
+    def experiment_name(self) -> str:
+        return self.tracking.experiment or f"enpire/{self.task.name}"
+
+    @property
+    def physics_steps_per_control(self) -> int:
+        return max(1, round(1.0 / (self.robot.controller.control_hz * self.task.physics_dt)))
+
+    @property
+    def control_dt(self) -> float:
+        return self.physics_steps_per_control * self.task.physics_dt
+
+    def as_dict(self) -> dict[str, Any]:
+        """The resolved config as plain JSON-able data."""
+        return thaw(self.resolved)
+
+
+def build(doc: dict[str, Any], fingerprints: Fingerprints, overrides: tuple[str, ...] = ()) -> ExperimentSpec:
+    """ExperimentSpec from a resolved document that already passed validation."""
+    t, r, s, d, b = doc["task"], doc["robot"], doc["safety"], doc["done"], doc["budget"]
+    a, p, e, k, v = doc["agent"], doc["policy"], doc["executor"], doc["tracking"], doc["video"]
+    task = TaskSpec(
+        name=t["name"], description=t["description"], physics_dt=float(t["physics_dt"]),
+        init=FrozenDict({n: Range(float(x["low"]), float(x["high"])) for n, x in t["init"].items()}),
+        reset=ResetSpec(**t["reset"]),
+        state_space=FrozenDict({
+            n: Quantity(n, float(q["low"]), float(q["high"]), q["unit"], q.get("description", ""))
+            for n, q in t["state_space"].items()
+        }),
+    )
+    robot = RobotSpec(
+        name=r["name"], kind=r["kind"], description=r["description"], dof=r["dof"], tasks=tuple(r["tasks"]),
+        base_pos=tuple(float(x) for x in r["base_pos"]), reach_m=float(r["reach_m"]),  # type: ignore[arg-type]
+        actuator_force_range_nm=tuple(float(x) for x in r["actuator_force_range_nm"]),
+        gripper=GripperSpec(**r["gripper"]), controller=ControllerSpec(**r["controller"]),
+    )
+    safety = SafetySpec(
+        torque_limit_nm=float(s["torque_limit_nm"]), joint_position_margin_rad=float(s["joint_position_margin_rad"]),
+        joint_velocity_limit_rad_s=float(s["joint_velocity_limit_rad_s"]),
+        workspace=WorkspaceBox(tuple(map(float, s["workspace"]["low"])), tuple(map(float, s["workspace"]["high"]))),  # type: ignore[arg-type]
+        contact_force_limit_n=float(s["contact_force_limit_n"]),
+    )
+    done = DoneSpec(
+        name=d["name"],
+        conditions=tuple(Condition(c["quantity"], c["op"], float(c["value"])) for c in d["predicate"]["conditions"]),
+        hold_s=float(d["predicate"]["hold_s"]), allow_safety_stop=bool(d["predicate"]["allow_safety_stop"]),
+        time_limit_s=float(d["episode"]["time_limit_s"]), attempts=int(d["episode"]["attempts"]),
+        min_success_rate=float(d["goal"]["min_success_rate"]), window=int(d["goal"]["window"]),
+    )
+    policy = PolicySpec(
+        kind=p["kind"], name=p["name"], action_mode=p["action_mode"],
+        params=tuple(ParamSpec(name=n, **{kk: vv for kk, vv in q.items()}) for n, q in p["params"].items()),
+        source=p.get("source"), train=freeze(p.get("train") or {}), sandbox=freeze(p.get("sandbox") or {}),
+    )
+    return ExperimentSpec(
+        task=task, robot=robot, safety=safety, done=done, budget=BudgetSpec(**b),
+        agent=AgentSpec(kind=a["kind"], trials_per_candidate=a["trials_per_candidate"],
+                        reevaluate_trials=a["reevaluate_trials"], options=freeze(a)),
+        policy=policy, executor=ExecutorSpec(**e), tracking=TrackingSpec(**k),
+        fleet=int(doc["fleet"]), agents=int(doc["agents"] or doc["fleet"]), seed=int(doc["seed"]),
+        resume=doc.get("resume"), video=VideoSpec(**v),
+        session_name=doc["session"]["name"], session_notes=doc["session"]["notes"],
+        resolved=freeze(doc), fingerprints=fingerprints, overrides=tuple(overrides),
+    )

@@ -1,0 +1,135 @@
+"""Checks a schema cannot express: relations between groups and with the physical world.
+
+Each check reads an already schema-valid document and reports Problems with key paths.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from pathlib import Path
+from typing import Any
+
+from enpire.spec.errors import Problem
+
+
+def _robot_task(doc: dict[str, Any]) -> list[Problem]:
+    task, robot = doc["task"]["name"], doc["robot"]
+    if task not in robot["tasks"]:
+        return [Problem("robot.name", robot["name"],
+                        f"a robot compatible with task '{task}' (robot '{robot['name']}' does: {', '.join(robot['tasks'])})")]
+    return []
+
+
+def _workspace(doc: dict[str, Any]) -> list[Problem]:
+    box, robot = doc["safety"]["workspace"], doc["robot"]
+    out = []
+    for axis, (lo, hi) in enumerate(zip(box["low"], box["high"])):
+        if lo >= hi:
+            out.append(Problem(f"safety.workspace.low[{axis}]", lo, f"< safety.workspace.high[{axis}] = {hi}"))
+    if out:
+        return out
+    base = robot["base_pos"]
+    far = max(math.dist(corner, base) for corner in itertools.product(*zip(box["low"], box["high"])))
+    if far > robot["reach_m"]:
+        out.append(Problem("safety.workspace", box,
+                           f"a box within the reach of robot '{robot['name']}' ({robot['reach_m']} m from its base; "
+                           f"the farthest corner is {far:.3f} m away)"))
+    return out
+
+
+def _torque(doc: dict[str, Any]) -> list[Problem]:
+    limit, robot = doc["safety"]["torque_limit_nm"], doc["robot"]
+    biggest = max(robot["actuator_force_range_nm"])
+    out = []
+    if limit > biggest:
+        out.append(Problem("safety.torque_limit_nm", limit,
+                           f"<= {biggest} N·m, the largest actuator force range of robot '{robot['name']}'"))
+    if len(robot["actuator_force_range_nm"]) != robot["dof"]:
+        out.append(Problem("robot.actuator_force_range_nm", robot["actuator_force_range_nm"],
+                           f"one range per arm joint ({robot['dof']} for dof={robot['dof']})"))
+    return out
+
+
+def _control_rate(doc: dict[str, Any]) -> list[Problem]:
+    hz, dt = doc["robot"]["controller"]["control_hz"], doc["task"]["physics_dt"]
+    ratio = 1.0 / (hz * dt)
+    if ratio < 1 or abs(ratio - round(ratio)) > 1e-6:
+        return [Problem("robot.controller.control_hz", hz,
+                        f"a rate whose period is a whole number of physics steps (task.physics_dt = {dt} s)")]
+    return []
+
+
+def _ranges(doc: dict[str, Any]) -> list[Problem]:
+    out = []
+    for name, r in doc["task"]["init"].items():
+        if r["low"] > r["high"]:
+            out.append(Problem(f"task.init.{name}.low", r["low"], f"<= task.init.{name}.high = {r['high']}"))
+    for name, q in doc["task"]["state_space"].items():
+        if q["low"] >= q["high"]:
+            out.append(Problem(f"task.state_space.{name}.low", q["low"], f"< task.state_space.{name}.high = {q['high']}"))
+    for name, p in doc["policy"]["params"].items():
+        key = f"policy.params.{name}"
+        if p["low"] >= p["high"]:
+            out.append(Problem(f"{key}.low", p["low"], f"< {key}.high = {p['high']}"))
+        elif not p["low"] <= p["default"] <= p["high"]:
+            out.append(Problem(f"{key}.default", p["default"], f"within [{p['low']}, {p['high']}]"))
+        if p.get("scale") == "log" and p["low"] <= 0:
+            out.append(Problem(f"{key}.low", p["low"], "> 0 for a log-scale parameter"))
+    return out
+
+
+def _done_reachable(doc: dict[str, Any]) -> list[Problem]:
+    space, out = doc["task"]["state_space"], []
+    for i, cond in enumerate(doc["done"]["predicate"]["conditions"]):
+        key = f"done.predicate.conditions[{i}]"
+        q = space.get(cond["quantity"])
+        if q is None:
+            out.append(Problem(f"{key}.quantity", cond["quantity"],
+                               f"a state quantity of task '{doc['task']['name']}' ({', '.join(sorted(space))})"))
+            continue
+        v, lo, hi = cond["value"], q["low"], q["high"]
+        if (cond["op"] == ">=" and not lo < v <= hi) or (cond["op"] == "<=" and not lo <= v < hi):
+            out.append(Problem(f"{key}.value", v, f"a threshold reachable and not trivially met within "
+                               f"{cond['quantity']}'s range [{lo}, {hi}] {q['unit']}"))
+    hold, limit = doc["done"]["predicate"]["hold_s"], doc["done"]["episode"]["time_limit_s"]
+    if hold >= limit:
+        out.append(Problem("done.predicate.hold_s", hold, f"< done.episode.time_limit_s = {limit}"))
+    return out
+
+
+def _policy(doc: dict[str, Any]) -> list[Problem]:
+    pol, task, out = doc["policy"], doc["task"]["name"], []
+    if pol["kind"] == "scripted" and pol["name"] != task:
+        out.append(Problem("policy.name", pol["name"], f"the scripted policy of task '{task}'"))
+    if pol["kind"] == "scripted" and not pol["params"]:
+        out.append(Problem("policy.params", {}, "at least one tunable parameter for a scripted policy"))
+    src = pol.get("source")
+    if pol["kind"] == "code" and src is not None and not Path(src).is_file():
+        out.append(Problem("policy.source", src, "a readable Python file implementing the policy API"))
+    if pol["kind"] != "code" and src is not None:
+        out.append(Problem("policy.source", src, "null unless policy.kind is 'code'"))
+    return out
+
+
+def _executor(doc: dict[str, Any]) -> list[Problem]:
+    e = doc["executor"]
+    if (e["kind"] == "inline") != (e["start_method"] == "none"):
+        want = "'none' for the inline executor" if e["kind"] == "inline" else "a process start method"
+        return [Problem("executor.start_method", e["start_method"], want)]
+    return []
+
+
+def _agent(doc: dict[str, Any]) -> list[Problem]:
+    a = doc["agent"]
+    if a["kind"] == "search" and a["min_std"] > a["init_std"]:
+        return [Problem("agent.min_std", a["min_std"], f"<= agent.init_std = {a['init_std']}")]
+    return []
+
+
+CHECKS = (_robot_task, _workspace, _torque, _control_rate, _ranges, _done_reachable, _policy, _executor, _agent)
+
+
+def semantic_problems(doc: dict[str, Any]) -> list[Problem]:
+    """All cross-group problems of a schema-valid composed document."""
+    return [p for check in CHECKS for p in check(doc)]

@@ -1,0 +1,102 @@
+"""`python -m enpire.validate [--config-dir DIR]`: every config option and shipped combination
+against specs/. Exit 0 only when everything passes; errors in the same format as a session's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import sys
+from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import yaml
+
+from enpire import CONFIG_DIR
+from enpire.spec.compose import compose_config, resolve
+from enpire.spec.errors import Problem, SpecError
+from enpire.spec.load import spec_from_config
+from enpire.spec.schemas import GROUPS, validate
+
+COMBINED = ("agent", "budget", "executor")
+
+
+def options(config_dir: Path, group: str) -> list[str]:
+    return sorted(p.stem for p in (config_dir / group).glob("*.yaml"))
+
+
+def _task_of(config_dir: Path, group: str, option: str) -> str | None:
+    """A task that suits a group option, so it can be composed (its robot's first task, etc.)."""
+    tasks = options(config_dir, "task")
+    if group == "robot":
+        doc = yaml.safe_load((config_dir / "robot" / f"{option}.yaml").read_text()) or {}
+        ok = [t for t in doc.get("tasks", []) if t in tasks]
+        return ok[0] if ok else None
+    base = option.removesuffix("_scripted")
+    return base if base in tasks else None
+
+
+def _group_jobs(config_dir: Path) -> Iterator[tuple[str, list[str]]]:
+    for group in (*GROUPS, "experiment"):
+        for option in options(config_dir, group):
+            task = _task_of(config_dir, group, option)
+            overrides = ([f"task={task}"] if task and group != "task" else []) + [f"{group}={option}"]
+            yield f"{group}/{option}", overrides
+
+
+def _combination_jobs(config_dir: Path) -> Iterator[tuple[str, list[str]]]:
+    choices = [options(config_dir, g) for g in COMBINED]
+    for task in options(config_dir, "task"):
+        for robot in options(config_dir, "robot"):
+            doc = yaml.safe_load((config_dir / "robot" / f"{robot}.yaml").read_text()) or {}
+            if task not in doc.get("tasks", []):
+                continue
+            for combo in itertools.product(*choices):
+                ov = [f"task={task}", f"robot={robot}", *(f"{g}={o}" for g, o in zip(COMBINED, combo))]
+                yield " ".join(ov), ov
+
+
+def check(job: tuple[str, list[str], str, str | None]) -> tuple[str, list[Problem]]:
+    """Problems of one job: the composed spec, or only one group's node against its schema."""
+    label, overrides, config_dir, group = job
+    try:
+        cfg = compose_config(overrides, config_dir)
+        if group in GROUPS:
+            doc = resolve(cfg)
+            return label, validate(doc[group], group, prefix=group)
+        spec_from_config(cfg, tuple(overrides))
+        return label, []
+    except SpecError as error:
+        return label, error.problems
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m enpire.validate",
+        description="Check every option of every config group, and every shipped combination "
+                    "(each task with each compatible robot, agent, budget and executor), against specs/.")
+    parser.add_argument("--config-dir", type=Path, default=CONFIG_DIR, help="config directory (default: %(default)s)")
+    parser.add_argument("--jobs", type=int, default=2, help="parallel processes (default: %(default)s)")
+    args = parser.parse_args(argv)
+    config_dir = args.config_dir.resolve()
+    if not (config_dir / "config.yaml").is_file():
+        print(f"enpire.validate: {config_dir}: no config.yaml here", file=sys.stderr)
+        return 2
+    jobs = [(label, ov, str(config_dir), label.split("/")[0]) for label, ov in _group_jobs(config_dir)]
+    n_options = len(jobs)
+    jobs += [(label, ov, str(config_dir), None) for label, ov in _combination_jobs(config_dir)]
+    failed = 0
+    with ProcessPoolExecutor(max_workers=max(1, args.jobs)) as pool:
+        for label, problems in pool.map(check, jobs, chunksize=8):
+            if problems:
+                failed += 1
+                print(f"FAIL {label}: " + SpecError(problems).render(), file=sys.stderr)
+    n_combos = len(jobs) - n_options
+    print(f"validated {n_options} group options and {n_combos} combinations against specs/: "
+          f"{len(jobs) - failed} passed, {failed} failed")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
