@@ -1,0 +1,30 @@
+"""Benchmarks: `python -m enpire.bench [--quick] [--json PATH] [NAME ...]`.
+
+A bench is a function `(quick: bool) -> dict[str, float]` registered with @bench("name").
+Each module under enpire/bench/ registers its own; MODULES lists them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+BenchFn = Callable[[bool], dict[str, float]]
+REGISTRY: dict[str, BenchFn] = {}
+DESCRIPTIONS: dict[str, str] = {}
+
+# Modules that register benches (imported lazily by the CLI); a missing one is reported, not fatal.
+MODULES = (
+    "enpire.bench.harness",  # harness, render
+    "enpire.bench.fleet",  # fleet, drawer_to_done
+    "enpire.bench.search",  # search_vs_baselines
+    "enpire.bench.ray_overhead",  # ray
+)
+
+
+def bench(name: str, description: str = "") -> Callable[[BenchFn], BenchFn]:
+    def register(fn: BenchFn) -> BenchFn:
+        REGISTRY[name] = fn
+        DESCRIPTIONS[name] = description or (fn.__doc__ or "").strip().splitlines()[0]
+        return fn
+
+    return register
