@@ -1,0 +1,1 @@
+"""Reports comparing iterations and sessions, read from MLflow alone (`python -m enpire.report`)."""
