@@ -7,6 +7,7 @@ Exit codes: 0 finished (/done met or budget spent), 2 invalid spec or overrides 
 from __future__ import annotations
 
 import logging
+import multiprocessing as mp
 import sys
 
 import hydra
@@ -26,6 +27,10 @@ log = logging.getLogger("enpire")
 def _app(cfg: DictConfig) -> int:
     from enpire.loop import SessionContext, run_session  # heavy imports only once a session really runs
 
+    if mp.get_start_method(allow_none=True) not in (None, *mp.get_all_start_methods()):
+        # A joblib (loky) sweep worker sets the default start method to 'loky'; station processes
+        # would inherit that name and die on start ("cannot find context for 'loky'").
+        mp.set_start_method(None, force=True)
     hc = HydraConfig.get()
     overrides = tuple(hc.overrides.task)
     spec = spec_from_config(cfg, overrides)
@@ -45,12 +50,13 @@ def _app(cfg: DictConfig) -> int:
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     _, flags, _ = split_argv(argv)
-    if not flags & INFO_FLAGS:
-        try:
-            preflight(argv)
-        except SpecError as error:
-            print(f"enpire: {error.render()}", file=sys.stderr)
-            return EXIT_INVALID_SPEC
+    try:
+        # --cfg/--help print a composed config without running anything: it must compose, and
+        # a composition error is still exit 2 rather than Hydra's exit 1.
+        preflight(argv, compose_only=bool(flags & INFO_FLAGS))
+    except SpecError as error:
+        print(f"enpire: {error.render()}", file=sys.stderr)
+        return EXIT_INVALID_SPEC
     sys.argv = [sys.argv[0], *argv]
     _app()
     return 0

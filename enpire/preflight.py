@@ -10,10 +10,8 @@ from __future__ import annotations
 import itertools
 from pathlib import Path
 
-from hydra.core.override_parser.overrides_parser import OverridesParser
-from hydra.errors import HydraException
-
 from enpire import CONFIG_DIR
+from enpire.spec.compose import compose_config, parse_override, syntax_problems
 from enpire.spec.errors import Problem, SpecError
 from enpire.spec.load import load_spec
 
@@ -48,13 +46,13 @@ def split_argv(argv: list[str]) -> tuple[list[str], set[str], Path]:
 
 def expand_sweeps(overrides: list[str]) -> list[list[str]]:
     """Every job of a basic-sweeper multirun: the cartesian product of comma lists and ranges."""
-    try:
-        parsed = OverridesParser.create().parse_overrides(overrides)
-    except HydraException as error:
-        raise SpecError([Problem("<overrides>", " ".join(overrides),
-                                 f"valid Hydra override syntax ({str(error).splitlines()[0]})")], "overrides") from error
+    problems = syntax_problems(overrides)
+    if problems:
+        raise SpecError(problems, "overrides")
     axes = []
-    for o in parsed:
+    for o in (parse_override(text)[0] for text in overrides):
+        if o is None:  # unreachable: every override parsed above
+            continue
         key = o.get_key_element()
         if o.is_sweep_override():
             axes.append([f"{key}={v}" for v in o.sweep_string_iterator()])
@@ -63,15 +61,20 @@ def expand_sweeps(overrides: list[str]) -> list[list[str]]:
     return [list(combo) for combo in itertools.product(*axes)]
 
 
-def preflight(argv: list[str]) -> list[list[str]]:
-    """Validate every job of `argv`; returns the jobs. Raises SpecError naming all problems."""
+def preflight(argv: list[str], compose_only: bool = False) -> list[list[str]]:
+    """Validate every job of `argv`; returns the jobs. Raises SpecError naming all problems.
+
+    compose_only: only check that each job composes (for --cfg/--help, which print a config
+    that may still fail validation, but cannot print one that does not compose).
+    """
+    check = compose_config if compose_only else load_spec
     overrides, flags, config_dir = split_argv(argv)
     multirun = bool(flags & {"-m", "--multirun"})
     jobs = expand_sweeps(overrides) if multirun else [overrides]
     problems: list[Problem] = []
     for job in jobs:
         try:
-            load_spec(job, config_dir)
+            check(job, config_dir)
         except SpecError as error:
             prefix = f"[{' '.join(job)}] " if multirun and len(jobs) > 1 else ""
             problems += [Problem(prefix + p.path, p.value, p.expected) for p in error.problems]

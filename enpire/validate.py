@@ -15,7 +15,7 @@ import yaml
 
 from enpire import CONFIG_DIR
 from enpire.spec.compose import compose_config, resolve
-from enpire.spec.errors import Problem, SpecError
+from enpire.spec.errors import EXIT_INVALID_SPEC, Problem, SpecError
 from enpire.spec.load import spec_from_config
 from enpire.spec.schemas import GROUPS, validate
 
@@ -26,12 +26,21 @@ def options(config_dir: Path, group: str) -> list[str]:
     return sorted(p.stem for p in (config_dir / group).glob("*.yaml"))
 
 
+def _robot_tasks(config_dir: Path, robot: str) -> list[str]:
+    """The tasks a robot option declares; [] when its file does not parse (composing it reports why)."""
+    try:
+        doc = yaml.safe_load((config_dir / "robot" / f"{robot}.yaml").read_text())
+    except (OSError, yaml.YAMLError):
+        return []
+    tasks = doc.get("tasks") if isinstance(doc, dict) else None
+    return [t for t in tasks if isinstance(t, str)] if isinstance(tasks, list) else []
+
+
 def _task_of(config_dir: Path, group: str, option: str) -> str | None:
     """A task that suits a group option, so it can be composed (its robot's first task, etc.)."""
     tasks = options(config_dir, "task")
     if group == "robot":
-        doc = yaml.safe_load((config_dir / "robot" / f"{option}.yaml").read_text()) or {}
-        ok = [t for t in doc.get("tasks", []) if t in tasks]
+        ok = [t for t in _robot_tasks(config_dir, option) if t in tasks]
         return ok[0] if ok else None
     base = option.removesuffix("_scripted")
     return base if base in tasks else None
@@ -49,8 +58,7 @@ def _combination_jobs(config_dir: Path) -> Iterator[tuple[str, list[str]]]:
     choices = [options(config_dir, g) for g in COMBINED]
     for task in options(config_dir, "task"):
         for robot in options(config_dir, "robot"):
-            doc = yaml.safe_load((config_dir / "robot" / f"{robot}.yaml").read_text()) or {}
-            if task not in doc.get("tasks", []):
+            if task not in _robot_tasks(config_dir, robot):
                 continue
             for combo in itertools.product(*choices):
                 ov = [f"task={task}", f"robot={robot}", *(f"{g}={o}" for g, o in zip(COMBINED, combo))]
@@ -65,10 +73,12 @@ def check(job: tuple[str, list[str], str, str | None]) -> tuple[str, list[Proble
         if group in GROUPS:
             doc = resolve(cfg)
             return label, validate(doc[group], group, prefix=group)
-        spec_from_config(cfg, tuple(overrides))
+        spec_from_config(cfg, tuple(overrides), config_dir)
         return label, []
     except SpecError as error:
         return label, error.problems
+    except Exception as error:  # a crash on one odd file must not hide the other results
+        return label, [Problem("<config>", label, f"a config that loads ({type(error).__name__}: {error})")]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -95,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
     n_combos = len(jobs) - n_options
     print(f"validated {n_options} group options and {n_combos} combinations against specs/: "
           f"{len(jobs) - failed} passed, {failed} failed")
-    return 1 if failed else 0
+    return EXIT_INVALID_SPEC if failed else 0
 
 
 if __name__ == "__main__":

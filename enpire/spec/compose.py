@@ -1,4 +1,12 @@
-"""Compose Hydra configs into a plain, resolved dict; Hydra's own errors become SpecErrors."""
+"""Compose Hydra configs into a plain, resolved dict; Hydra's own errors become SpecErrors.
+
+Hydra stops at its first error and names it in prose. A user with three mistakes on the
+command line should hear about all three, each under its key path, so composition here
+checks every override's syntax on its own, checks group options exist (Hydra silently skips
+a missing option of an `optional` group), and when composing still fails finds which
+overrides fail on their own, drops them and composes the rest, so later stages can report
+their problems too.
+"""
 
 from __future__ import annotations
 
@@ -6,9 +14,12 @@ import re
 from pathlib import Path
 from typing import Any
 
+import yaml
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
-from hydra.errors import HydraException, MissingConfigException, OverrideParseException
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.core.override_parser.types import Override
+from hydra.errors import HydraException, MissingConfigException
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
@@ -16,39 +27,208 @@ from enpire import CONFIG_DIR
 from enpire.spec.errors import Problem, SpecError
 
 _OPTIONS = re.compile(r"Available options[^:]*:(.*?)(?:\n\s*\n|Config search path|$)", re.S)
+_KEY_PATTERNS = (
+    r"Could not (?:find|load) '([^']+)/[^'/]*'",  # missing group option: the group
+    r"[Kk]ey '([^']+)'",
+    r"override '([^'=]+)",
+    r"[Aa]n item is already at '([^']+)'",
+    r"'([^']+)' does not exist",
+    r"argument '([^'=]+)=",
+    r"Multiple values for ([\w./@-]+)",
+    r"merging override ([\w./@-]+)=",
+)
+COMPOSE_ERRORS = (HydraException, OmegaConfBaseException, ValueError, yaml.YAMLError)
+_PARSER = OverridesParser.create()
 
 
-def _hydra_problem(error: Exception, overrides: list[str]) -> Problem:
+def _first_line(error: BaseException) -> str:
+    return str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+
+
+def _override_key(text: str) -> str:
+    """The key an override addresses, from its raw text (also when it does not parse)."""
+    key = text.split("=", 1)[0].lstrip("+~").strip()
+    return key if re.fullmatch(r"[\w./@-]+", key) else "<overrides>"
+
+
+def parse_override(text: str) -> tuple[Override | None, Problem | None]:
+    """One override parsed on its own, or the problem with its syntax."""
+    try:
+        return _PARSER.parse_override(text), None
+    except (HydraException, ValueError) as error:
+        hint = "key=value" if "=" not in text and not text.startswith("~") else "valid Hydra override syntax"
+        return None, Problem(_override_key(text), text, f"{hint} ({_first_line(error)})")
+
+
+def syntax_problems(overrides: list[str]) -> list[Problem]:
+    """Every override that does not parse, each named by the key it meant to set."""
+    return [p for p in (parse_override(o)[1] for o in overrides) if p is not None]
+
+
+def _listed_options(text: str) -> str:
+    options = _OPTIONS.search(text)
+    return ", ".join(options.group(1).split()) if options else ""
+
+
+def _option_problems(overrides: list[str], config_dir: Path) -> list[Problem]:
+    """`group=option` overrides whose option file does not exist (Hydra ignores them for optional groups)."""
+    out = []
+    for text in overrides:
+        o, _ = parse_override(text)
+        if o is None or o.is_delete() or o.is_sweep_override() or not isinstance(o.value(), str):
+            continue
+        group = config_dir / o.key_or_group
+        if o.key_or_group.startswith("hydra") or not group.is_dir() or (group / f"{o.value()}.yaml").is_file():
+            continue
+        available = ", ".join(sorted(p.stem for p in group.glob("*.yaml")))
+        out.append(Problem(o.key_or_group, o.value(),
+                           f"an option of config group '{o.key_or_group}' (available: {available})"))
+    return out
+
+
+def _yaml_problem(error: yaml.YAMLError, config_dir: Path) -> Problem:
+    """A YAML syntax error names the config file (as group path) and the line."""
+    mark = getattr(error, "problem_mark", None)
+    name = getattr(mark, "name", "") or ""
+    try:
+        rel = Path(name).resolve().relative_to(config_dir.resolve())
+    except ValueError:
+        rel = Path(name)
+    where = f"line {mark.line + 1}, column {mark.column + 1}" if mark is not None else "?"
+    problem = getattr(error, "problem", None) or _first_line(error)
+    path = "/".join(rel.with_suffix("").parts[:-1]) or "<config>"
+    return Problem(path, str(rel), f"valid YAML ({problem} at {where})")
+
+
+def _hydra_problem(error: BaseException, overrides: list[str], config_dir: Path = CONFIG_DIR) -> Problem:
+    """A Problem for a Hydra/OmegaConf error that no single override explains."""
+    if isinstance(error, yaml.YAMLError):
+        return _yaml_problem(error, config_dir)
     text = str(error).strip()
-    if isinstance(error, MissingConfigException) or "Could not find" in text:
-        m = re.search(r"Could not find '([^']+)'", text)
-        missing = m.group(1) if m else ""
-        group, _, option = missing.rpartition("/")
-        options = _OPTIONS.search(text)
-        listed = " ".join(options.group(1).split()) if options else ""
-        return Problem(group or missing, option or missing, f"an option of config group '{group}'"
-                       + (f" (available: {listed.replace(' ', ', ')})" if listed else ""))
-    if isinstance(error, OverrideParseException):
-        return Problem("<overrides>", " ".join(overrides), f"valid Hydra override syntax ({text.splitlines()[0]})")
-    m = re.search(r"[Kk]ey '([^']+)'", text) or re.search(r"override '([^']+)'", text)
-    key = m.group(1) if m else "<overrides>"
-    given = next((o.split("=", 1)[1] for o in overrides if o.lstrip("+~").split("=", 1)[0] == key and "=" in o),
-                 " ".join(overrides))
-    return Problem(key, given, f"a key the config has ({text.splitlines()[0]})")
+    m = re.search(r"Could not (?:find|load) '([^']+)'", text)
+    if m:
+        group, _, option = missing.rpartition("/") if (missing := m.group(1)) else ("", "", "")
+        where = re.match(r"In '([^']+)'", text)
+        listed = _listed_options(text)
+        return Problem(group or "<config>", option or missing,
+                       f"an option of config group '{group}'" + (f" (available: {listed})" if listed else "")
+                       + (f", named in {where.group(1)}.yaml" if where and where.group(1) != "config" else ""))
+    if isinstance(error, MissingConfigException):  # e.g. the config directory itself is gone
+        return Problem("<config>", str(config_dir), f"a readable config directory ({_first_line(error)})")
+    key = next((m.group(1) for pat in _KEY_PATTERNS if (m := re.search(pat, text))), "<overrides>")
+    given = next((o.split("=", 1)[1] for o in overrides if "=" in o and _override_key(o) == key), " ".join(overrides))
+    return Problem(key, given, f"an override the config accepts ({_first_line(error)})")
+
+
+def _culprit_problem(error: BaseException, text: str, config_dir: Path) -> Problem:
+    """The problem of one override that fails to compose on its own, under that override's key."""
+    o, _ = parse_override(text)
+    key = o.key_or_group if o is not None else _override_key(text)
+    value = o.value() if o is not None and not o.is_sweep_override() else text.split("=", 1)[-1]
+    if isinstance(error, yaml.YAMLError):
+        base = _yaml_problem(error, config_dir)
+        return Problem(key, value, f"{base.expected} in {base.value}")
+    general = _hydra_problem(error, [text], config_dir)
+    if general.expected.startswith("an option of config group"):
+        if general.path == key:
+            return Problem(key, value, general.expected)
+        return Problem(key, value, f"an option whose defaults compose ({general.path}: got {general.value!r}; "
+                                   f"expected {general.expected})")
+    msg = _first_line(error)
+    if "Could not override" in msg or "does not exist" in msg:
+        return Problem(key, value, f"a key the config has ({msg})")
+    if "Ambiguous value" in msg:
+        return Problem(key, value, "a single value (a comma list is a sweep: add -m)")
+    return Problem(key, value, f"an override the config accepts ({msg})")
+
+
+def _named_culprit(error: BaseException, overrides: list[str], config_dir: Path) -> str | None:
+    """The override a Hydra/YAML error message points at, if exactly one does."""
+    if isinstance(error, yaml.YAMLError):
+        rel = _yaml_problem(error, config_dir).value  # group/option.yaml
+        group, _, option = str(rel).removesuffix(".yaml").rpartition("/")
+        wanted = [(group, option)]
+    else:
+        text = str(error)
+        where = re.match(r"In '([^']+)/([^'/]+)'", text.strip())
+        key = next((m.group(1) for pat in _KEY_PATTERNS if (m := re.search(pat, text))), None)
+        wanted = [(where.group(1), where.group(2))] if where else [(key, None)] if key else []
+    hits = []
+    for text in overrides:
+        o, _ = parse_override(text)
+        if o is None:
+            continue
+        for key, option in wanted:
+            value = o.value()
+            if key in (o.key_or_group, o.get_key_element().lstrip("+~")) and (
+                    option is None or value == option or (isinstance(value, list) and option in value)):
+                hits.append(text)
+    return hits[0] if len(hits) == 1 else None
+
+
+def _compose_once(overrides: list[str], config_dir: Path, config_name: str) -> DictConfig:
+    GlobalHydra.instance().clear()
+    try:
+        with initialize_config_dir(config_dir=str(config_dir.resolve()), version_base="1.3"):
+            return compose(config_name=config_name, overrides=overrides)
+    finally:
+        GlobalHydra.instance().clear()
+
+
+def compose_partial(overrides: list[str] | tuple[str, ...] = (), config_dir: Path | str = CONFIG_DIR,
+                    config_name: str = "config") -> tuple[DictConfig | None, list[Problem]]:
+    """Compose as much as can be composed: (config without the failing overrides, their problems).
+
+    The config is None when nothing sensible composes (the base config itself is broken, or
+    overrides only fail together).
+    """
+    config_dir = Path(config_dir)
+    problems: list[Problem] = []
+    remaining: list[str] = []
+    for text in overrides:
+        _, bad = parse_override(text)
+        bad = bad or next(iter(_option_problems([text], config_dir)), None)
+        if bad is None:
+            remaining.append(text)
+        else:
+            problems.append(bad)
+    while True:  # drop the overrides Hydra's message names, one at a time (cheap: one compose each)
+        try:
+            return _compose_once(remaining, config_dir, config_name), problems
+        except COMPOSE_ERRORS as error:
+            first = error
+        named = _named_culprit(first, remaining, config_dir)
+        if named is None:
+            break
+        remaining.remove(named)
+        problems.append(_culprit_problem(first, named, config_dir))
+    try:
+        _compose_once([], config_dir, config_name)
+    except COMPOSE_ERRORS as error:  # the config files themselves are broken
+        return None, [*problems, _hydra_problem(error, [], config_dir)]
+    culprits = []  # the message names no override: find those that fail on their own
+    for text in remaining:
+        try:
+            _compose_once([text], config_dir, config_name)
+        except COMPOSE_ERRORS as error:
+            culprits.append(text)
+            problems.append(_culprit_problem(error, text, config_dir))
+    if not culprits:  # only a combination fails; say what Hydra said
+        return None, [*problems, _hydra_problem(first, remaining, config_dir)]
+    rest = [t for t in remaining if t not in culprits]
+    try:
+        return _compose_once(rest, config_dir, config_name), problems
+    except COMPOSE_ERRORS as error:
+        return None, [*problems, _hydra_problem(error, rest, config_dir)]
 
 
 def compose_config(overrides: list[str] | tuple[str, ...] = (), config_dir: Path | str = CONFIG_DIR,
                    config_name: str = "config") -> DictConfig:
-    """Hydra composition of `config_dir/config_name` with `overrides` (unresolved)."""
-    overrides = list(overrides)
-    GlobalHydra.instance().clear()
-    try:
-        with initialize_config_dir(config_dir=str(Path(config_dir).resolve()), version_base="1.3"):
-            return compose(config_name=config_name, overrides=overrides)
-    except (HydraException, OmegaConfBaseException, ValueError) as error:
-        raise SpecError([_hydra_problem(error, overrides)], source="overrides") from error
-    finally:
-        GlobalHydra.instance().clear()
+    """Hydra composition of `config_dir/config_name` with `overrides` (unresolved). Raises SpecError."""
+    cfg, problems = compose_partial(overrides, config_dir, config_name)
+    if problems or cfg is None:
+        raise SpecError(problems, source="overrides")
+    return cfg
 
 
 def resolve(cfg: DictConfig) -> dict[str, Any]:
@@ -79,7 +259,8 @@ def resolve(cfg: DictConfig) -> dict[str, Any]:
                     items.append(walk(node._get_node(i), f"{path}[{i}]") if OmegaConf.is_config(node._get_node(i))
                                  else OmegaConf.to_container(OmegaConf.create({"v": node[i]}), resolve=True)["v"])
                 except OmegaConfBaseException as error:
-                    problems.append(Problem(f"{path}[{i}]", _raw(node, i), f"a resolvable value ({_first_line(error)})"))
+                    problems.append(Problem(f"{path}[{i}]", _raw(node, i),
+                                            f"a resolvable value ({_first_line(error)})"))
             return items
         return OmegaConf.to_container(OmegaConf.create({"v": node}), resolve=True)["v"]
 
@@ -94,7 +275,3 @@ def _raw(node: Any, key: Any) -> Any:
         return node._get_node(key)._value()
     except Exception:
         return "?"
-
-
-def _first_line(error: Exception) -> str:
-    return str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__

@@ -9,11 +9,12 @@ from omegaconf import DictConfig
 
 from enpire import CONFIG_DIR
 from enpire.spec import fingerprint
-from enpire.spec.compose import compose_config, resolve
+from enpire.spec.compose import compose_partial, resolve
 from enpire.spec.errors import SpecError
 from enpire.spec.model import ExperimentSpec, Fingerprints, build
 from enpire.spec.schemas import validate
 from enpire.spec.semantic import semantic_problems
+from enpire.spec.team import resolve_team
 
 HYDRA_KEY = "hydra"
 
@@ -21,16 +22,23 @@ HYDRA_KEY = "hydra"
 def check_document(doc: dict[str, Any]) -> None:
     """Raise SpecError with every problem of a resolved experiment document."""
     problems = validate(doc, "experiment")
-    if not problems:
-        problems = semantic_problems(doc)
+    problems += semantic_problems(doc, skip_groups={p.path.split(".")[0].split("[")[0] for p in problems})
     if problems:
         raise SpecError(problems)
 
 
-def spec_from_config(cfg: DictConfig | dict[str, Any], overrides: tuple[str, ...] = ()) -> ExperimentSpec:
+def spec_from_config(cfg: DictConfig | dict[str, Any], overrides: tuple[str, ...] = (),
+                     config_dir: Path | str = CONFIG_DIR) -> ExperimentSpec:
     doc = resolve(cfg) if isinstance(cfg, DictConfig) else dict(cfg)
     doc.pop(HYDRA_KEY, None)
-    check_document(doc)
+    team_problems = resolve_team(doc, config_dir)  # team=[claude,search]: names -> agent configs
+    try:
+        check_document(doc)
+    except SpecError as error:
+        unknown = tuple(p.path for p in team_problems)  # names already reported; their schema errors are noise
+        raise SpecError(team_problems + [p for p in error.problems if not p.path.startswith(unknown)]) from None
+    if team_problems:
+        raise SpecError(team_problems)
     prints = Fingerprints(
         done_sha256=fingerprint.done_sha256(doc["done"]),
         safety_sha256=fingerprint.safety_sha256(doc["safety"], doc["robot"]),
@@ -40,5 +48,19 @@ def spec_from_config(cfg: DictConfig | dict[str, Any], overrides: tuple[str, ...
 
 
 def load_spec(overrides: list[str] | tuple[str, ...] = (), config_dir: Path | str = CONFIG_DIR) -> ExperimentSpec:
-    """The frozen spec of `overrides` applied to the configs in `config_dir`. Raises SpecError."""
-    return spec_from_config(compose_config(overrides, config_dir), tuple(overrides))
+    """The frozen spec of `overrides` applied to the configs in `config_dir`.
+
+    Raises SpecError with every problem: overrides that do not compose are set aside so the
+    rest can still be resolved and checked, and their problems reported together.
+    """
+    cfg, problems = compose_partial(overrides, config_dir)
+    if cfg is not None:
+        try:
+            spec = spec_from_config(cfg, tuple(overrides), config_dir)
+        except SpecError as error:
+            seen = {p.path for p in problems}
+            problems += [p for p in error.problems if p.path not in seen]
+        else:
+            if not problems:
+                return spec
+    raise SpecError(problems, source="spec or overrides")

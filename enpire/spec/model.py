@@ -6,8 +6,8 @@ here re-checks types or ranges.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass, field, fields
+from typing import Any, TypeVar
 
 from enpire.spec.frozen import FrozenDict, freeze, thaw
 
@@ -166,6 +166,8 @@ class ExecutorSpec:
     start_method: str
     trial_timeout_s: float
     max_restarts: int
+    address: str | None = None  # executor=ray: cluster address; None starts a local Ray instance
+    num_cpus_per_station: float = 1.0  # executor=ray: CPUs reserved per station actor
 
 
 @dataclass(frozen=True)
@@ -215,6 +217,7 @@ class ExperimentSpec:
     resolved: FrozenDict  # the whole resolved config, as validated
     fingerprints: Fingerprints
     overrides: tuple[str, ...] = ()
+    team: tuple[AgentSpec, ...] = ()  # one AgentSpec per agent (len == agents); mixed with `team=[...]`
 
     @property
     def experiment_name(self) -> str:
@@ -233,6 +236,27 @@ class ExperimentSpec:
         return thaw(self.resolved)
 
 
+_T = TypeVar("_T")
+_NUMBER = {"int": int, "float": float}
+
+
+def _typed(cls: type[_T], values: dict[str, Any], **extra: Any) -> _T:
+    """cls(**values) with numbers converted to the declared field types.
+
+    JSON Schema counts 1000.0 as an integer and 50 as a number, so a valid document may hold
+    either; the frozen spec promises the declared Python types.
+    """
+    kinds = {f.name: _NUMBER.get(str(f.type)) for f in fields(cls)}  # type: ignore[arg-type]
+    args = {k: kinds[k](v) if kinds.get(k) and isinstance(v, int | float) and not isinstance(v, bool) else v
+            for k, v in {**values, **extra}.items()}
+    return cls(**args)
+
+
+def _agent_spec(a: dict[str, Any]) -> AgentSpec:
+    return AgentSpec(kind=a["kind"], trials_per_candidate=int(a["trials_per_candidate"]),
+                     reevaluate_trials=int(a["reevaluate_trials"]), options=freeze(a))
+
+
 def build(doc: dict[str, Any], fingerprints: Fingerprints, overrides: tuple[str, ...] = ()) -> ExperimentSpec:
     """ExperimentSpec from a resolved document that already passed validation."""
     t, r, s, d, b = doc["task"], doc["robot"], doc["safety"], doc["done"], doc["budget"]
@@ -240,17 +264,17 @@ def build(doc: dict[str, Any], fingerprints: Fingerprints, overrides: tuple[str,
     task = TaskSpec(
         name=t["name"], description=t["description"], physics_dt=float(t["physics_dt"]),
         init=FrozenDict({n: Range(float(x["low"]), float(x["high"])) for n, x in t["init"].items()}),
-        reset=ResetSpec(**t["reset"]),
+        reset=_typed(ResetSpec, t["reset"]),
         state_space=FrozenDict({
             n: Quantity(n, float(q["low"]), float(q["high"]), q["unit"], q.get("description", ""))
             for n, q in t["state_space"].items()
         }),
     )
     robot = RobotSpec(
-        name=r["name"], kind=r["kind"], description=r["description"], dof=r["dof"], tasks=tuple(r["tasks"]),
+        name=r["name"], kind=r["kind"], description=r["description"], dof=int(r["dof"]), tasks=tuple(r["tasks"]),
         base_pos=tuple(float(x) for x in r["base_pos"]), reach_m=float(r["reach_m"]),  # type: ignore[arg-type]
         actuator_force_range_nm=tuple(float(x) for x in r["actuator_force_range_nm"]),
-        gripper=GripperSpec(**r["gripper"]), controller=ControllerSpec(**r["controller"]),
+        gripper=_typed(GripperSpec, r["gripper"]), controller=_typed(ControllerSpec, r["controller"]),
     )
     safety = SafetySpec(
         torque_limit_nm=float(s["torque_limit_nm"]), joint_position_margin_rad=float(s["joint_position_margin_rad"]),
@@ -267,16 +291,16 @@ def build(doc: dict[str, Any], fingerprints: Fingerprints, overrides: tuple[str,
     )
     policy = PolicySpec(
         kind=p["kind"], name=p["name"], action_mode=p["action_mode"],
-        params=tuple(ParamSpec(name=n, **{kk: vv for kk, vv in q.items()}) for n, q in p["params"].items()),
+        params=tuple(_typed(ParamSpec, q, name=n) for n, q in p["params"].items()),
         source=p.get("source"), train=freeze(p.get("train") or {}), sandbox=freeze(p.get("sandbox") or {}),
     )
+    agent = _agent_spec(a)
+    team = tuple(_agent_spec(m) for m in doc.get("team") or ()) or (agent,) * int(doc["agents"] or doc["fleet"])
     return ExperimentSpec(
-        task=task, robot=robot, safety=safety, done=done, budget=BudgetSpec(**b),
-        agent=AgentSpec(kind=a["kind"], trials_per_candidate=a["trials_per_candidate"],
-                        reevaluate_trials=a["reevaluate_trials"], options=freeze(a)),
-        policy=policy, executor=ExecutorSpec(**e), tracking=TrackingSpec(**k),
-        fleet=int(doc["fleet"]), agents=int(doc["agents"] or doc["fleet"]), seed=int(doc["seed"]),
-        resume=doc.get("resume"), video=VideoSpec(**v),
+        task=task, robot=robot, safety=safety, done=done, budget=_typed(BudgetSpec, b), agent=agent, team=team,
+        policy=policy, executor=_typed(ExecutorSpec, e), tracking=_typed(TrackingSpec, k),
+        fleet=int(doc["fleet"]), agents=len(team), seed=int(doc["seed"]),
+        resume=doc.get("resume"), video=_typed(VideoSpec, v),
         session_name=doc["session"]["name"], session_notes=doc["session"]["notes"],
         resolved=freeze(doc), fingerprints=fingerprints, overrides=tuple(overrides),
     )

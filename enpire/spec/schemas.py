@@ -85,6 +85,8 @@ def _describe(error: ValidationError) -> tuple[str, Any, str]:
         key = unknown[0] if unknown else ""
         exp = f"no such key (allowed: {', '.join(allowed)})" if allowed else "no such key"
         return key, error.instance.get(key) if key else error.instance, exp
+    if len(error.relative_schema_path) > 1 and error.relative_schema_path[-2] == "propertyNames":
+        return str(error.instance), error.instance, f"a key name matching {sch}" if v == "pattern" else error.message
     if v == "required":
         missing = error.message.split("'")[1] if "'" in error.message else str(sch)
         return missing, MISSING, "a required key"

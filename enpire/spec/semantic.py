@@ -16,8 +16,9 @@ from enpire.spec.errors import Problem
 def _robot_task(doc: dict[str, Any]) -> list[Problem]:
     task, robot = doc["task"]["name"], doc["robot"]
     if task not in robot["tasks"]:
+        does = ", ".join(robot["tasks"])
         return [Problem("robot.name", robot["name"],
-                        f"a robot compatible with task '{task}' (robot '{robot['name']}' does: {', '.join(robot['tasks'])})")]
+                        f"a robot compatible with task '{task}' (robot '{robot['name']}' does: {does})")]
     return []
 
 
@@ -53,8 +54,8 @@ def _torque(doc: dict[str, Any]) -> list[Problem]:
 
 def _control_rate(doc: dict[str, Any]) -> list[Problem]:
     hz, dt = doc["robot"]["controller"]["control_hz"], doc["task"]["physics_dt"]
-    ratio = 1.0 / (hz * dt)
-    if ratio < 1 or abs(ratio - round(ratio)) > 1e-6:
+    ratio = 1.0 / (hz * dt) if hz * dt > 0 else math.inf
+    if not math.isfinite(ratio) or ratio < 1 or abs(ratio - round(ratio)) > 1e-6:
         return [Problem("robot.controller.control_hz", hz,
                         f"a rate whose period is a whole number of physics steps (task.physics_dt = {dt} s)")]
     return []
@@ -67,7 +68,8 @@ def _ranges(doc: dict[str, Any]) -> list[Problem]:
             out.append(Problem(f"task.init.{name}.low", r["low"], f"<= task.init.{name}.high = {r['high']}"))
     for name, q in doc["task"]["state_space"].items():
         if q["low"] >= q["high"]:
-            out.append(Problem(f"task.state_space.{name}.low", q["low"], f"< task.state_space.{name}.high = {q['high']}"))
+            out.append(Problem(f"task.state_space.{name}.low", q["low"],
+                               f"< task.state_space.{name}.high = {q['high']}"))
     for name, p in doc["policy"]["params"].items():
         key = f"policy.params.{name}"
         if p["low"] >= p["high"]:
@@ -114,8 +116,9 @@ def _policy(doc: dict[str, Any]) -> list[Problem]:
 
 def _executor(doc: dict[str, Any]) -> list[Problem]:
     e = doc["executor"]
-    if (e["kind"] == "inline") != (e["start_method"] == "none"):
-        want = "'none' for the inline executor" if e["kind"] == "inline" else "a process start method"
+    own = e["kind"] not in ("inline", "ray")  # only `local` starts station processes itself
+    if own == (e["start_method"] == "none"):
+        want = "a process start method" if own else f"'none' for the {e['kind']} executor"
         return [Problem("executor.start_method", e["start_method"], want)]
     return []
 
@@ -124,12 +127,34 @@ def _agent(doc: dict[str, Any]) -> list[Problem]:
     a = doc["agent"]
     if a["kind"] == "search" and a["min_std"] > a["init_std"]:
         return [Problem("agent.min_std", a["min_std"], f"<= agent.init_std = {a['init_std']}")]
+    if a["kind"] == "claude" and a["thinking"] == "enabled" and a["thinking_budget_tokens"] >= a["max_tokens"]:
+        return [Problem("agent.thinking_budget_tokens", a["thinking_budget_tokens"],
+                        f"< agent.max_tokens = {a['max_tokens']} (the answer must fit after the thinking)")]
     return []
 
 
-CHECKS = (_robot_task, _workspace, _torque, _control_rate, _ranges, _done_reachable, _policy, _executor, _agent)
+# Each check with the top-level groups it reads: it runs only when those passed the schemas,
+# so one command line's schema and cross-group problems are reported together without a
+# check ever reading a value of the wrong type.
+CHECKS = (
+    (_robot_task, ("task", "robot")),
+    (_workspace, ("safety", "robot")),
+    (_torque, ("safety", "robot")),
+    (_control_rate, ("robot", "task")),
+    (_ranges, ("task", "policy")),
+    (_done_reachable, ("task", "done")),
+    (_policy, ("policy", "task")),
+    (_executor, ("executor",)),
+    (_agent, ("agent",)),
+)
 
 
-def semantic_problems(doc: dict[str, Any]) -> list[Problem]:
-    """All cross-group problems of a schema-valid composed document."""
-    return [p for check in CHECKS for p in check(doc)]
+def semantic_problems(doc: dict[str, Any], skip_groups: set[str] | frozenset[str] = frozenset()) -> list[Problem]:
+    """All cross-group problems of a composed document whose groups outside `skip_groups` are schema-valid.
+
+    `skip_groups` names groups that failed the schemas (or "" for the root); checks reading them are skipped.
+    """
+    if "" in skip_groups or not isinstance(doc, dict):
+        return []
+    return [p for check, groups in CHECKS if not skip_groups & set(groups) and all(g in doc for g in groups)
+            for p in check(doc)]
