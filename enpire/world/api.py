@@ -24,7 +24,7 @@ OUTCOMES: tuple[str, ...] = ("success", "failure", "unsafe", "crash", "reset_fai
 class SafetyEvent:
     """One envelope breach: kind, control step, observed value and the limit it crossed."""
 
-    kind: str  # joint_position | joint_velocity | workspace | contact_force | nonfinite_state | nonfinite_command | estop
+    kind: str  # joint_position, joint_velocity, workspace, contact_force, nonfinite_state, nonfinite_command, estop
     step: int
     value: float | None
     limit: float | None

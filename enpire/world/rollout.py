@@ -1,0 +1,80 @@
+"""The attempts of one trial: policy -> controller -> envelope -> physics, judged by the verifier.
+
+pass@k: up to done.attempts attempts; a retry continues from the state the failed attempt
+left and the policy's reset() is told why it failed. A breach ends the trial as `unsafe` at
+once; an exception from the policy ends it as `crash` (the station stays usable).
+"""
+
+from __future__ import annotations
+
+import math
+import traceback
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from enpire.policy.api import Policy
+from enpire.world.api import TrialRecord
+from enpire.world.recording import TrajectoryRecorder, VideoRecorder
+
+if TYPE_CHECKING:
+    from enpire.world.station import SimStation
+
+
+def _action(policy: Policy, obs: dict[str, np.ndarray], size: int) -> np.ndarray:
+    a = np.asarray(policy.act(obs), dtype=float).ravel()
+    if a.shape != (size,):
+        raise ValueError(f"policy action: got shape {a.shape}; expected ({size},)")
+    return a
+
+
+def run_attempts(st: SimStation, policy: Policy, rec: TrialRecord, video: VideoRecorder | None,
+                 traj: TrajectoryRecorder | None) -> None:
+    spec, task, physics, ver = st.spec, st.scene.task, st.scene.physics, st._verifier
+    dt, size = st._dt, st.action_size
+    limit_steps = math.ceil(spec.done.time_limit_s / dt - 1e-9)
+    feedback = None
+    step = 0
+    for attempt in range(1, spec.done.attempts + 1):
+        rec.attempts = attempt
+        ver.begin_attempt()
+        event = None
+        try:
+            obs = st.observe()
+            policy.reset(obs, feedback)
+            for _ in range(limit_steps):
+                action = _action(policy, obs, size)
+                clamps, event = st.step(action, step)
+                rec.clamps += clamps
+                step += 1
+                rec.steps = step
+                rec.robot_seconds += dt
+                if traj is not None:
+                    traj.add(st.scene.data, action, attempt)
+                if video is not None:
+                    video.maybe_capture(st.scene.data, step)
+                if event is not None:
+                    break
+                rec.shaping_return += task.shaping_reward(physics)
+                if ver.step(dt) or task.should_terminate(physics):
+                    break
+                obs = st.observe()
+        except Exception:
+            rec.outcome, rec.error = "crash", traceback.format_exc()
+            rec.reason = "policy raised"
+            return
+        if event is not None:
+            rec.safety_events.append(event)
+            rec.outcome, rec.reason = "unsafe", f"safety stop: {event.kind} value={event.value} limit={event.limit}"
+            ver.verdict(safety_stopped=True)  # integrity is re-checked even here
+            return
+        verdict = ver.verdict(safety_stopped=False)
+        rec.reason = verdict.reason
+        if verdict.success:
+            rec.success_attempt = attempt
+            rec.pass_at_k = True
+            rec.pass_at_1 = attempt == 1
+            rec.outcome = "success" if attempt == 1 else "failure"
+            return
+        feedback = st.feedback(attempt + 1, verdict.reason, verdict.quantities)
+    rec.outcome = "failure"

@@ -1,0 +1,161 @@
+"""SimStation: one MuJoCo robot cell running trials (reset -> attempts under the envelope -> verdict).
+
+Constructed from the spec alone (so a worker process can build its own); deterministic
+for a seed. The policy sees observation copies and returns action vectors; it never gets a
+handle on the physics, the envelope or the verifier.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+
+import mujoco
+import numpy as np
+
+from enpire.policy.api import AttemptFeedback, Policy
+from enpire.spec.fingerprint import done_sha256
+from enpire.spec.model import ExperimentSpec
+from enpire.world.api import SafetyEvent, TrialRecord, TrialRequest
+from enpire.world.controller import Controller
+from enpire.world.envelope import Envelope
+from enpire.world.recording import TrajectoryRecorder, VideoRecorder
+from enpire.world.reset import verified_reset
+from enpire.world.scene import build_scene
+from enpire.world.verifier import Verifier
+
+log = logging.getLogger(__name__)
+StepHook = Callable[[mujoco.MjModel, mujoco.MjData], None]
+
+
+class PolicyCrash(Exception):
+    """The policy raised or returned something unusable."""
+
+
+class SimStation:
+    def __init__(self, spec: ExperimentSpec, index: int = 0, step_hook: StepHook | None = None) -> None:
+        self.spec = spec
+        self.index = index
+        self.scene = build_scene(spec)
+        m, r = self.scene.model, self.scene.robot
+        self._hold = Controller(spec.robot.controller, "cartesian", m, r)
+        self._ctl = Controller(spec.robot.controller, spec.policy.action_mode, m, r)
+        self._envelope = Envelope(spec.safety, m, r)
+        done_doc = spec.resolved["done"]
+        self._verifier = Verifier(spec.done, self.scene.physics.quantity, spec.fingerprints.done_sha256,
+                                  lambda: done_sha256(done_doc))
+        self._step_hook = step_hook
+        self._failed_resets = 0
+        self._faulty = False
+        self._nsub = spec.physics_steps_per_control
+        self._dt = spec.control_dt
+
+    @property
+    def faulty(self) -> bool:
+        return self._faulty
+
+    @property
+    def action_size(self) -> int:
+        return self._ctl.action_size
+
+    def close(self) -> None:
+        pass
+
+    # -- observation -------------------------------------------------------------------------
+    def observe(self) -> dict[str, np.ndarray]:
+        p, r, d = self.scene.physics, self.scene.robot, self.scene.data
+        obs = {
+            "ee_pos": p.ee_pos().copy(),
+            "ee_yaw": np.array([p.ee_yaw()]),
+            "grip": np.array([p.grip_opening()]),
+            "joint_pos": d.qpos[r.qpos_adr].copy(),
+            "joint_vel": d.qvel[r.dof_adr].copy(),
+        }
+        obs.update(self.scene.task.observe(p))
+        return obs
+
+    def state(self) -> dict[str, float]:
+        """Every state_space quantity, read from the simulator."""
+        return {q: self.scene.physics.quantity(q) for q in self.spec.task.state_space}
+
+    # -- one control step --------------------------------------------------------------------
+    def step(self, action: np.ndarray, step: int) -> tuple[int, SafetyEvent | None]:
+        """Controller -> envelope -> physics -> envelope check. Returns (clamps, breach)."""
+        m, d, r = self.scene.model, self.scene.data, self.scene.robot
+        tau, g = self._ctl.command(d, action)
+        grip = r.builder.grip_ctrl(g) if np.isfinite(g) else np.full(len(r.grip_act), np.nan)
+        clamps, event = self._envelope.write(d, tau, grip, step)
+        if event is None:
+            mujoco.mj_step(m, d, self._nsub)
+            event = self._envelope.check(m, d, step)
+        if event is not None:
+            self._envelope.stop(d)
+        if self._step_hook is not None:
+            self._step_hook(m, d)
+        return clamps, event
+
+    def reset(self, seed: int) -> bool:
+        """Verified reset from `seed`; False (and maybe faulty) when every reset attempt failed."""
+        res = verified_reset(self.spec, self.scene, self._hold, self._envelope, np.random.default_rng(seed))
+        self._last_reset = res
+        self._failed_resets = 0 if res.ok else self._failed_resets + 1
+        if self._failed_resets >= self.spec.task.reset.faulty_after:
+            self._faulty = True
+            log.warning("station %d marked faulty after %d failed resets", self.index, self._failed_resets)
+        return res.ok
+
+    # -- one trial ---------------------------------------------------------------------------
+    def run_trial(self, request: TrialRequest, policy: Policy | None = None) -> TrialRecord:
+        t0 = time.perf_counter()
+        rec = TrialRecord(trial_id=request.trial_id, iteration=request.iteration, station=self.index,
+                          seed=request.seed, outcome="reset_failed", attempts=0, success_attempt=None,
+                          pass_at_1=False, pass_at_k=False, robot_seconds=0.0, wall_s=0.0, steps=0, clamps=0)
+        if self._faulty or not self.reset(request.seed):
+            rec.reason = "station faulty" if self._faulty and not hasattr(self, "_last_reset") else (
+                "reset failed: " + "; ".join(self._last_reset.problems))
+            rec.final_state = self._safe_state()
+            rec.wall_s = time.perf_counter() - t0
+            return rec
+        try:
+            if policy is None:
+                from enpire.policy.factory import make_policy
+
+                policy = make_policy(self.spec, request.candidate)
+        except Exception:
+            rec.outcome, rec.error = "crash", traceback.format_exc()
+            rec.wall_s = time.perf_counter() - t0
+            return rec
+        from enpire.world.rollout import run_attempts
+
+        video = VideoRecorder(self.spec, self.scene.model, self.scene.task.default_camera) \
+            if request.record_video else None
+        traj = TrajectoryRecorder() if request.record_trajectory else None
+        try:
+            run_attempts(self, policy, rec, video, traj)
+        finally:
+            out = Path(request.out_dir)
+            if video is not None:
+                rec.video = video.save(out / f"{request.trial_id}.mp4")
+                video.close()
+            if traj is not None:
+                rec.trajectory = traj.save(out / f"{request.trial_id}.npz")
+        rec.final_state = self._safe_state()
+        rec.wall_s = time.perf_counter() - t0
+        return rec
+
+    def _safe_state(self) -> dict[str, float | None]:
+        out: dict[str, float | None] = {}
+        for q in self.spec.task.state_space:
+            v = self.scene.physics.quantity(q)
+            out[q] = v if np.isfinite(v) else None
+        return out
+
+    def feedback(self, attempt: int, reason: str, quantities: dict[str, float]) -> AttemptFeedback:
+        return AttemptFeedback(attempt=attempt, reason=reason, quantities=dict(quantities))
+
+
+def make_station(spec: ExperimentSpec, index: int = 0) -> SimStation:
+    return SimStation(spec, index)

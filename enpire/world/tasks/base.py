@@ -1,0 +1,238 @@
+"""Task base class and registry. How to write a task (dm_control suite style):
+
+1. MJCF beside the code: `enpire/world/tasks/<name>.py` and `enpire/world/tasks/<name>.xml`.
+   The XML is the *arena*: the table (a plane or box whose top is at z = 0, where the robot
+   base stands at `robot.base_pos`, normally the origin), lights, the task's objects, and
+   at least one camera named `front` (the default video camera; add others freely and name
+   them in `spec.video.camera`). Do not put a robot in it: the scene composer attaches the
+   robot chosen by `robot=` (enarm or jaco) at `robot.base_pos`. Robot names get a prefix
+   ("enarm/joint_1"); names in your XML keep theirs. Objects the arm should touch need plain
+   `contype`/`conaffinity` (default 1/1). Keep objects within the safety workspace box of
+   `conf/safety/<name>.yaml` and reachable for both robots. Movable objects use a
+   `freejoint` (or slide/hinge joints); give them names.
+
+2. A Physics subclass that only adds named state queries, one zero-argument method per
+   name in `conf/task/<name>.yaml: state_space`, returning a float in that quantity's
+   [low, high] range (clip if needed). The verifier reads only these, through
+   `physics.quantity(name)`. Helpers on TaskPhysics: `body_pos`, `body_xmat`, `site_pos`,
+   `geom_pos`, `joint_qpos`, `set_joint_qpos`, `set_free_pose`, `ee_pos`, `ee_xmat`,
+   `ee_yaw`, `grip_opening`, `model`, `data`, `robot` (the bound robot; ids of its joints,
+   geoms, bodies).
+
+3. A Task subclass, registered with `@register_task`:
+
+       @register_task
+       class Lift(Task):
+           name = "lift"                 # = conf/task/lift.yaml: name
+           xml = "lift.xml"              # beside this module
+           physics_class = LiftPhysics
+
+           def initialize(self, physics, init, rng):   # place objects from the sampled init
+               physics.set_free_pose("cube", [init["cube_x"], init["cube_y"], 0.025],
+                                     yaw_quat(init["cube_yaw"]))
+           def observe(self, physics):                 # task part of the observation
+               return {"cube_pos": physics.body_pos("cube").copy()}
+           def shaping_reward(self, physics):          # dense, for learning; NOT success
+               return -physics.object_to_gripper()
+           def reset_problems(self, physics, init):    # optional: declared placement holds?
+               return [] if physics.object_height() < 0.01 else ["cube not on the table"]
+           def should_terminate(self, physics):        # optional: hopeless (cube fell off)
+               return False
+
+   `init` holds one value per key of `conf/task/<name>.yaml: init`, drawn uniformly by the
+   station from a seeded RNG before `initialize` is called. The key `arm_joint_noise` is
+   handled by the station (added to the robot's home posture, one draw per joint); every
+   other key is yours. `rng` (np.random.Generator) is there for extra draws you need.
+   `initialize` runs after the robot was put at home + noise with the gripper open, and
+   before `mj_forward`; the station then lets the scene settle for `reset.settle_s` with the
+   arm holding still, and verifies the reset (objects where `reset_problems` says, robot
+   settled, no envelope breach); it retries with fresh draws up to `reset.max_attempts`.
+
+   Observations: the station adds the robot part (`ee_pos`, `ee_yaw`, `grip`,
+   `joint_pos`, `joint_vel`); `observe` returns the task part. Keys and shapes must be the
+   same on every step. Success is never decided here: the frozen verifier applies
+   `conf/done/<name>.yaml` to the state quantities; `shaping_reward` is only logged
+   (TrialRecord.shaping_return) and used by learners.
+
+4. The scripted baseline policy (`enpire/policy/scripted/<name>.py`) is a separate module
+   with `build(spec, params) -> Policy`; see enpire/policy/scripted/__init__.py.
+
+Modules in this package are imported automatically (`load_tasks()`), so a new file is all
+it takes to register a task. Action convention for policies: cartesian `[x, y, z, yaw,
+grip]`, gripper pointing down, `yaw` = heading of the jaw closing axis about world z
+(yaw 0: jaws close along world x).
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import math
+import pkgutil
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, ClassVar
+
+import mujoco
+import numpy as np
+from dm_control import mjcf
+
+from enpire.spec.model import TaskSpec
+
+if TYPE_CHECKING:
+    from enpire.world.scene import BoundRobot
+
+log = logging.getLogger(__name__)
+TASKS_DIR = Path(__file__).resolve().parent
+
+
+def yaw_quat(yaw: float) -> np.ndarray:
+    """Quaternion (w, x, y, z) of a rotation by `yaw` about world z."""
+    return np.array([math.cos(yaw / 2), 0.0, 0.0, math.sin(yaw / 2)])
+
+
+class TaskPhysics:
+    """MuJoCo model and data of one composed scene. Subclasses add only named state queries."""
+
+    def __init__(self, model: mujoco.MjModel, data: mujoco.MjData, robot: BoundRobot) -> None:
+        self.model = model
+        self.data = data
+        self.robot = robot
+
+    # -- the verifier's entry point -------------------------------------------------------
+    def quantity(self, name: str) -> float:
+        """Value of a named state quantity (a method of the subclass)."""
+        fn = getattr(self, name, None)
+        if fn is None or not callable(fn):
+            raise KeyError(f"state quantity {name!r}: not a method of {type(self).__name__}")
+        return float(fn())
+
+    # -- helpers --------------------------------------------------------------------------
+    def _id(self, kind: mujoco.mjtObj, name: str) -> int:
+        cache = self.__dict__.setdefault("_ids", {})
+        i = cache.get((kind, name))
+        if i is None:
+            i = mujoco.mj_name2id(self.model, kind, name)
+            if i < 0:
+                raise KeyError(f"{kind.name} {name!r} not in the scene")
+            cache[(kind, name)] = i
+        return i
+
+    def body_id(self, name: str) -> int:
+        return self._id(mujoco.mjtObj.mjOBJ_BODY, name)
+
+    def body_pos(self, name: str) -> np.ndarray:
+        return self.data.xpos[self.body_id(name)]
+
+    def body_xmat(self, name: str) -> np.ndarray:
+        return self.data.xmat[self.body_id(name)].reshape(3, 3)
+
+    def site_pos(self, name: str) -> np.ndarray:
+        return self.data.site_xpos[self._id(mujoco.mjtObj.mjOBJ_SITE, name)]
+
+    def geom_pos(self, name: str) -> np.ndarray:
+        return self.data.geom_xpos[self._id(mujoco.mjtObj.mjOBJ_GEOM, name)]
+
+    def joint_qpos(self, name: str) -> float:
+        return float(self.data.qpos[self.model.jnt_qposadr[self._id(mujoco.mjtObj.mjOBJ_JOINT, name)]])
+
+    def set_joint_qpos(self, name: str, value: float) -> None:
+        j = self._id(mujoco.mjtObj.mjOBJ_JOINT, name)
+        self.data.qpos[self.model.jnt_qposadr[j]] = value
+        self.data.qvel[self.model.jnt_dofadr[j]] = 0.0
+
+    def set_free_pose(self, joint: str, pos: np.ndarray | list[float], quat: np.ndarray | list[float]) -> None:
+        """Place a freejoint body (pos, quat w-x-y-z) at rest."""
+        j = self._id(mujoco.mjtObj.mjOBJ_JOINT, joint)
+        a, v = self.model.jnt_qposadr[j], self.model.jnt_dofadr[j]
+        self.data.qpos[a:a + 3] = pos
+        self.data.qpos[a + 3:a + 7] = quat
+        self.data.qvel[v:v + 6] = 0.0
+
+    def ee_pos(self) -> np.ndarray:
+        return self.data.site_xpos[self.robot.ee_site]
+
+    def ee_xmat(self) -> np.ndarray:
+        return self.data.site_xmat[self.robot.ee_site].reshape(3, 3)
+
+    def ee_yaw(self) -> float:
+        """Heading of the jaw axis about world z, in (-pi/2, pi/2] (the jaws are symmetric)."""
+        x = self.ee_xmat()[:, 0]
+        yaw = math.atan2(-x[1], -x[0])
+        return (yaw + math.pi / 2) % math.pi - math.pi / 2
+
+    def ee_vel(self) -> np.ndarray:
+        """Linear velocity of the tool centre point, world frame."""
+        return self.robot.ee_linvel(self.model, self.data)
+
+    def grip_opening(self) -> float:
+        """Distance between the jaws (m), or the hand's closure measure for other grippers."""
+        return self.robot.grip_opening(self.data)
+
+
+class Task(ABC):
+    """One task: arena MJCF, initial state, observations, shaping reward, termination."""
+
+    name: ClassVar[str]
+    xml: ClassVar[str]
+    physics_class: ClassVar[type[TaskPhysics]] = TaskPhysics
+    default_camera: ClassVar[str] = "front"
+
+    def __init__(self, spec: TaskSpec) -> None:
+        self.spec = spec
+
+    def arena(self) -> mjcf.RootElement:
+        """A fresh MJCF arena (the XML beside the module)."""
+        return mjcf.from_path(str(Path(importlib.import_module(type(self).__module__).__file__).parent / self.xml))
+
+    @abstractmethod
+    def initialize(self, physics: TaskPhysics, init: Mapping[str, float], rng: np.random.Generator) -> None:
+        """Put the task's objects where the sampled `init` values say."""
+
+    @abstractmethod
+    def observe(self, physics: TaskPhysics) -> dict[str, np.ndarray]:
+        """The task part of the observation (fixed keys and shapes)."""
+
+    @abstractmethod
+    def shaping_reward(self, physics: TaskPhysics) -> float:
+        """Dense reward for learners; never the success criterion."""
+
+    def should_terminate(self, physics: TaskPhysics) -> bool:
+        """True when the attempt cannot succeed any more (ends it early as a failure)."""
+        return False
+
+    def reset_problems(self, physics: TaskPhysics, init: Mapping[str, float]) -> list[str]:
+        """What is wrong with a freshly settled reset (empty: the scene is as declared)."""
+        return []
+
+
+TASKS: dict[str, type[Task]] = {}
+
+
+def register_task(cls: type[Task]) -> type[Task]:
+    if getattr(cls, "name", None) is None or getattr(cls, "xml", None) is None:
+        raise TypeError(f"{cls.__name__}: a task needs class attributes `name` and `xml`")
+    TASKS[cls.name] = cls
+    return cls
+
+
+def load_tasks() -> dict[str, type[Task]]:
+    """Import every module of enpire.world.tasks (registering its tasks); a broken one is logged."""
+    for info in pkgutil.iter_modules([str(TASKS_DIR)]):
+        if info.name == "base" or info.name.startswith("_"):
+            continue
+        try:
+            importlib.import_module(f"enpire.world.tasks.{info.name}")
+        except Exception:  # a task still under construction must not break the others
+            log.exception("task module enpire.world.tasks.%s failed to import", info.name)
+    return TASKS
+
+
+def make_task(spec: TaskSpec) -> Task:
+    tasks = load_tasks()
+    try:
+        return tasks[spec.name](spec)
+    except KeyError:
+        known = ", ".join(sorted(tasks))
+        raise ValueError(f"task.name: got {spec.name!r}; expected a registered task ({known})") from None
