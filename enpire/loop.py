@@ -1,13 +1,38 @@
 """The runner: spec in, session out. reset -> execute -> verify -> refine until /done or budget.
 
-(The research-loop helper implements run_session; the contract below is what the CLI uses.)
+One pass of the loop: re-check the frozen fingerprints, take in finished agent calls
+(proposal -> validated iteration, or a `rejected` one the agent is told about), start agent
+calls while the trial queue runs low, dispatch queued trials to idle stations, collect
+finished trials, close iterations whose trials are all back (keep/discard by the idea tree's
+fixed rule), and stop on /done, a spent budget, a dead fleet or failing agents. The fleet,
+agents, ledger and tracker are separate objects; this module only wires them.
 """
 
 from __future__ import annotations
 
+import logging
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
+from enpire.agent.api import Agent, Budgets, IterationSummary
+from enpire.agent.intake import normalise, rejection
+from enpire.agent.proposal import proposal_schema
+from enpire.agent.team import Member, Team
+from enpire.agent.tree import Evaluation, IdeaTree
+from enpire.fleet.budget import BudgetLedger
+from enpire.fleet.executor import STATION_FACTORY, make_executor
+from enpire.fleet.scheduler import Scheduler
+from enpire.progress import Progress, Snapshot
+from enpire.spec import fingerprint
+from enpire.spec.errors import EXIT_INTEGRITY, IntegrityError
 from enpire.spec.model import ExperimentSpec
+from enpire.track.finish import finish_session
+
+log = logging.getLogger(__name__)
+
+INTEGRITY_EVERY_S = 1.0
 
 
 @dataclass(frozen=True)
@@ -20,6 +45,213 @@ class SessionContext:
     argv: tuple[str, ...] = ()
 
 
-def run_session(spec: ExperimentSpec, context: SessionContext) -> int:
-    """Run one session; returns the exit code (0 finished, 3 integrity breach, 1 error)."""
-    raise NotImplementedError("the research loop is being built (issue 4)")
+def check_integrity(spec: ExperimentSpec) -> None:
+    """Recompute done_sha256 and safety_sha256 from the resolved spec and the source files now."""
+    doc = spec.as_dict()
+    done = fingerprint.done_sha256(doc["done"])
+    if done != spec.fingerprints.done_sha256:
+        raise IntegrityError("done", spec.fingerprints.done_sha256, done)
+    safety = fingerprint.safety_sha256(doc["safety"], doc["robot"])
+    if safety != spec.fingerprints.safety_sha256:
+        raise IntegrityError("safety", spec.fingerprints.safety_sha256, safety)
+
+
+def build_agents(spec: ExperimentSpec) -> list[Agent]:
+    from enpire.agent.registry import make_agent
+
+    team = spec.team or (spec.agent,) * spec.agents  # team=[claude,search]: each member its own config
+    return [make_agent(spec, index=i, seed=spec.seed, agent=team[i]) for i in range(len(team))]
+
+
+class Session:
+    """State of one running session; `run` drives it to the end and returns the exit code."""
+
+    def __init__(self, spec: ExperimentSpec, context: SessionContext, agents: list[Agent] | None,
+                 station_factory: str, on_iteration: Callable[[IterationSummary], None] | None,
+                 live: bool | None) -> None:
+        self.spec, self.context, self.on_iteration = spec, context, on_iteration
+        self.t0 = time.monotonic()
+        self.ledger = BudgetLedger(spec.budget, trial_reserve_s=spec.done.time_limit_s * spec.done.attempts)
+        self.tree = IdeaTree(spec)
+        self.team = Team.of(agents if agents is not None else build_agents(spec))
+        self.schema = proposal_schema(spec.policy)
+        self.executor = make_executor(spec, station_factory)
+        self.scheduler = Scheduler(spec, self.executor, self.ledger, Path(context.run_dir) / "trials")
+        self.progress = Progress(f"enpire {spec.task.name} fleet={spec.fleet}", live)
+        self.next_index = 0
+        self.stopped_by: str | None = None
+        self.breach: IntegrityError | None = None
+        self.done_at: dict[str, float] | None = None
+        self.loop_t0 = self.loop_t1 = 0.0
+        self.last_line = ""
+        self.crashes = 0
+        self.tracker = None
+
+    # ---- agents ------------------------------------------------------------------------------
+    def _budgets(self) -> Budgets:
+        used, limits = self.ledger.snapshot()
+        return Budgets(used=used, limits=limits)
+
+    def _valid_parents(self) -> dict[int, dict]:
+        return {it.index: it.candidate for it in self.tree.iterations if it.decision != "rejected"}
+
+    def _start_calls(self) -> None:
+        for member in self.team.ready():
+            if self.scheduler.undispatched() >= max(1, self.spec.fleet - len(self.executor.faulty())):
+                return  # enough queued work: ask later, with more results known
+            if self.ledger.blocking_iteration() is not None:
+                return
+            self.ledger.reserve("iterations", 1)
+            state = self.tree.state(member.agent.branch, self._budgets(), self.schema)
+            self.team.call(member, state, time.monotonic())
+
+    def _take_reply(self, member: Member, reply) -> None:  # type: ignore[no-untyped-def]
+        self.ledger.release("iterations", 1)
+        if reply.tokens:
+            self.ledger.charge("tokens", reply.tokens)
+            member.tokens += reply.tokens
+        if reply.proposal is None:
+            member.failures += 1
+            config = getattr(member.agent, "config", None)  # a mixed team: each member's own limit
+            config = config if hasattr(config, "get") else self.spec.agent
+            limit = int(config.get("max_consecutive_failures", 3))
+            log.warning("agent %s produced no proposal (%s); %d of %d failures in a row", member.name,
+                        reply.error, member.failures, limit)
+            if member.failures >= limit:
+                self.stopped_by = f"error: agent {member.name} failed {member.failures} calls in a row ({reply.error})"
+            return
+        member.failures = 0
+        check_integrity(self.spec)  # before every iteration
+        index, self.next_index = self.next_index, self.next_index + 1
+        self.ledger.charge("iterations", 1)
+        parents = self._valid_parents()
+        why = rejection(reply.proposal, self.schema, parents)
+        if why is not None:
+            summary = self.tree.reject(index, member.name, member.agent.branch, reply.proposal, why, reply.tokens)
+            self._closed(summary, [], member)
+            return
+        candidate, key = normalise(reply.proposal, self.spec, parents)
+        trials = int(reply.proposal.get("trials") or self.spec.agent.trials_per_candidate)
+        self.scheduler.add(Evaluation(
+            index=index, agent=member.name, branch=member.agent.branch, parent=reply.proposal.get("parent"),
+            hypothesis=reply.proposal["hypothesis"], candidate=candidate, key=key, trials_wanted=trials,
+            borrowed_from=reply.proposal.get("borrowed_from"), tokens=reply.tokens))
+        member.outstanding += 1
+
+    def _closed(self, summary: IterationSummary, records: list, member: Member | None) -> None:
+        raised = summary.index in self.tree.raised_best
+        if self.tracker is not None:
+            self.tracker.log_iteration(summary, records, raised)
+            metrics = {**self.ledger.totals(), "best_success_rate": self.tree.best()[0]}
+            self.tracker.log_session_metrics(metrics, len(self.tree.iterations))
+        self.last_line = (f"it {summary.index} {summary.agent} {summary.decision} "
+                          f"{summary.success_rate:.2f} ({summary.trials} trials)")
+        log.info("iteration %d (%s): %s, success %.2f over %d trials; %s", summary.index, summary.agent,
+                 summary.decision, summary.success_rate, summary.trials, summary.reason)
+        if member is not None:
+            member.agent.observe(summary)
+        if self.on_iteration is not None:
+            self.on_iteration(summary)
+
+    def _close_evaluations(self, final: bool) -> None:
+        for ev in list(self.scheduler.queue):
+            if self.scheduler.complete(ev, final):
+                self.scheduler.remove(ev)
+                member = next(m for m in self.team.members if m.name == ev.agent)
+                member.outstanding -= 1
+                self._closed(self.tree.finish(ev), ev.records, member)
+
+    # ---- the loop ----------------------------------------------------------------------------
+    def _should_stop(self) -> str | None:
+        if self.tree.done_key is not None:
+            return "done"
+        if len(self.executor.faulty()) >= self.spec.fleet:
+            return "fleet: every station is faulty"
+        if self.scheduler.in_flight() or self.team.in_flight():
+            return None
+        if self.scheduler.undispatched():
+            return self.scheduler.blocked_by
+        if any(m.outstanding for m in self.team.members):
+            return None
+        return self.ledger.blocking_iteration()
+
+    def _snapshot(self) -> Snapshot:
+        running = {ev.index for ev in self.scheduler.running.values()}
+        faulty = self.executor.faulty()
+        idle = set(self.executor.idle())
+        stations = ["faulty" if i in faulty else "idle" if i in idle else "busy" for i in range(self.spec.fleet)]
+        agents = [f"{m.name}: {'thinking' if m.call else 'waiting'}, {m.outstanding} evaluating"
+                  for m in self.team.members]
+        used, limits = self.ledger.snapshot()
+        return Snapshot(time.monotonic() - self.t0, stations, len(self.tree.iterations),
+                        int(self.ledger.used["trials"]), self.tree.best()[0], used, limits, agents,
+                        self.last_line + (f" | running iterations {sorted(running)}" if running else ""))
+
+    def _loop(self) -> None:
+        next_check = 0.0
+        while True:
+            now = time.monotonic()
+            if now >= next_check:
+                check_integrity(self.spec)
+                next_check = now + INTEGRITY_EVERY_S
+            for member, reply in self.team.finished(now):
+                if self.stopped_by is None:
+                    self._take_reply(member, reply)
+                else:
+                    self.ledger.release("iterations", 1)
+                    self.ledger.charge("tokens", reply.tokens)
+                    member.tokens += reply.tokens
+            if self.stopped_by is None:
+                self._start_calls()
+                self.scheduler.dispatch()
+                self.stopped_by = self._should_stop()
+            if self.stopped_by is not None and not self.scheduler.in_flight() and not self.team.in_flight():
+                break
+            timeout = 0.02 if self.team.in_flight() else 0.25
+            for ev, record in self.scheduler.collect(timeout):
+                self.crashes += record.outcome == "crash"
+                if self.tree.add_record(ev.key, record) and self.done_at is None:
+                    used = self.ledger.totals()
+                    self.done_at = {"time_to_done_s": time.monotonic() - self.t0,
+                                    "robot_s_to_done": used["robot_seconds"], "tokens_to_done": used["tokens"]}
+                    self.stopped_by = "done"
+            self._close_evaluations(final=False)
+            self.progress.update(self._snapshot())
+        self.loop_t1 = time.monotonic()
+        self._close_evaluations(final=True)
+
+    def run(self) -> int:
+        from enpire.track.writer import Tracker
+
+        code = 0
+        with self.progress:
+            try:
+                check_integrity(self.spec)
+                self.tracker = Tracker(self.spec, self.spec.session_name or Path(self.context.run_dir).name,
+                                       self.context.sweep_id, {"enpire.run_dir": self.context.run_dir})
+                self.executor.start()
+                self.loop_t0 = time.monotonic()
+                self._loop()
+            except IntegrityError as error:
+                log.error("%s", error)
+                self.breach, self.stopped_by, code = error, f"integrity_breach: {error.what}", EXIT_INTEGRITY
+            except Exception as error:  # anything else: recorded, summarised, exit 1
+                log.exception("session failed")
+                self.stopped_by, code = f"error: {error!r}"[:300], 1
+            finally:
+                self.loop_t1 = self.loop_t1 or time.monotonic()
+                self.executor.close()
+                self.team.close()
+            self.progress.update(self._snapshot(), force=True)
+        return finish_session(self, code)
+
+
+def run_session(spec: ExperimentSpec, context: SessionContext, *, agents: list[Agent] | None = None,
+                station_factory: str = STATION_FACTORY,
+                on_iteration: Callable[[IterationSummary], None] | None = None, live: bool | None = None) -> int:
+    """Run one session; returns the exit code (0 finished, 3 integrity breach, 1 error).
+
+    `agents` replaces the team built from spec.agent (tests script agents this way);
+    `on_iteration` is called after every recorded iteration (tests use it as a hook).
+    """
+    return Session(spec, context, agents, station_factory, on_iteration, live).run()

@@ -1,0 +1,185 @@
+"""The evaluation protocol shared by the offline search agent and its baselines.
+
+What differs between CEM, random search and TPE is only where the next *fresh* candidate comes
+from (`_fresh`). Everything else is the same protocol so the benchmark compares strategies,
+not bookkeeping:
+
+1. a candidate that looks at least as good as the incumbent on its first trials, with a raw
+   success rate consistent with the /done goal (within two binomial standard errors of it), is
+   re-evaluated (`reevaluate_trials` more) before it is trusted;
+2. the incumbent is the candidate with the best lower confidence bound (noise-aware: a lucky
+   8/8 does not displace 45/48);
+3. once the incumbent's pooled success rate reaches the /done goal, it is re-evaluated until
+   the goal window is filled (the loop checks /done over the last `done.window` trials).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from enpire.agent.api import AgentReply, IterationSummary, ResearchState
+from enpire.agent.space import candidate_key, canonical_params, smoothed_rate, standard_error
+from enpire.spec.model import AgentSpec, ExperimentSpec
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Stats:
+    """What this agent knows of one candidate (pooled over every iteration that ran it)."""
+
+    params: dict[str, float]
+    iteration: int  # latest iteration that evaluated it
+    trials: int = 0
+    successes: float = 0.0
+    fresh: bool = True  # proposed by this agent as a new sample (not a re-evaluation / borrow)
+    progress: float = 0.0  # how close its failed trials came to the done thresholds, 0..1 (a tie-breaker)
+
+    @property
+    def score(self) -> tuple[float, float]:
+        """Ranking key: success rate first; among equal rates, the one whose failures got closer."""
+        return (self.rate, self.progress)
+
+    @property
+    def rate(self) -> float:
+        return smoothed_rate(self.successes, self.trials)
+
+    def lcb(self, z: float) -> float:
+        return self.rate - z * standard_error(self.successes, self.trials)
+
+
+class ProtocolAgent:
+    """Base class: candidate statistics, incumbent, re-evaluation and /done confirmation."""
+
+    kind = "protocol"
+
+    def __init__(self, spec: ExperimentSpec, config: AgentSpec, index: int, branch: str, seed: int) -> None:
+        self.spec = spec
+        self.config = config
+        self.index = index
+        self.branch = branch
+        self.name = f"{config.kind}-{index}"
+        self.rng = np.random.default_rng([int(seed), index])
+        self.z = float(config.get("noise_z", 1.0))
+        self.stats: dict[str, Stats] = {}
+        self.pending: set[str] = set()
+        self.rejections = 0
+        self.max_outstanding = 2
+
+    # ---- shared protocol ---------------------------------------------------------------------
+    def _sync(self, state: ResearchState) -> None:
+        """Refresh pooled statistics of the candidates this agent knows from the idea tree."""
+        for it in state.iterations:
+            key = candidate_key(it.candidate)
+            if key in self.stats and it.candidate_trials >= self.stats[key].trials:
+                s = self.stats[key]
+                s.trials = it.candidate_trials
+                s.successes = it.candidate_success_rate * it.candidate_trials
+                s.iteration = max(s.iteration, it.index)
+
+    def incumbent(self) -> tuple[str, Stats] | None:
+        known = [(k, s) for k, s in self.stats.items() if s.trials > 0]
+        if not known:
+            return None
+        return max(known, key=lambda kv: (kv[1].lcb(self.z), kv[1].trials))
+
+    def trusted(self, s: Stats) -> bool:
+        """Evaluated with its first trials plus a re-evaluation (or re-evaluation is switched off)."""
+        return s.trials >= self.config.trials_per_candidate + self.config.reevaluate_trials
+
+    def _goal_floor(self, trials: int) -> float:
+        """Lowest raw success rate still consistent with the /done goal on `trials` trials (2 s.e.)."""
+        goal = self.spec.done.min_success_rate
+        return goal - 2.0 * math.sqrt(goal * (1.0 - goal) / max(1, trials))
+
+    def _reevaluation(self) -> dict | None:
+        goal, window = self.spec.done.min_success_rate, self.spec.done.window
+        inc = self.incumbent()
+        if inc is None:
+            return None
+        inc_rate = inc[1].successes / max(1, inc[1].trials)  # raw rates: smoothing would favour many trials
+        promising = [(s.successes / s.trials, k, s) for k, s in self.stats.items()
+                     if k not in self.pending and s.trials > 0 and not self.trusted(s)
+                     and s.successes / s.trials >= max(inc_rate, self._goal_floor(s.trials))]
+        if promising:
+            _, key, s = max(promising, key=lambda t: (t[0], t[1]))
+            n = self.config.reevaluate_trials
+            return self._proposal(s.params, s.iteration, n, f"Re-evaluate a promising candidate ({s.successes:.0f}/"
+                                  f"{s.trials} successes, at least the incumbent's {inc_rate:.2f}) with {n} more "
+                                  "trials before trusting it: its lead may be sampling noise.")
+        key, s = inc
+        raw = s.successes / max(1, s.trials)
+        if key not in self.pending and self.trusted(s) and raw >= goal and s.trials < 4 * window:
+            n = max(self.config.reevaluate_trials, window - s.trials) if s.trials < window else \
+                self.config.reevaluate_trials
+            return self._proposal(s.params, s.iteration, n, f"Re-evaluate the incumbent ({s.successes:.0f}/"
+                                  f"{s.trials} successes, at the goal rate {goal:.2f}) with {n} more trials to "
+                                  f"confirm it holds over the {window}-trial /done window.")
+        return None
+
+    def _proposal(self, params: dict[str, float], parent: int | None, trials: int, hypothesis: str,
+                  borrowed_from: str | None = None) -> dict:
+        params = canonical_params(params, self.spec.policy)
+        key = candidate_key({"kind": "params", "params": params})
+        self.pending.add(key)
+        if key not in self.stats:
+            self.stats[key] = Stats(params=params, iteration=-1 if parent is None else parent)
+        proposal: dict = {"hypothesis": hypothesis, "parent": parent, "trials": int(trials),
+                          "candidate": {"kind": "params", "params": params}}
+        if borrowed_from:
+            proposal["borrowed_from"] = borrowed_from
+        return proposal
+
+    # ---- the Agent protocol ------------------------------------------------------------------
+    def propose(self, state: ResearchState) -> AgentReply:
+        self._sync(state)
+        proposal = self._reevaluation() or self._fresh(state)
+        return AgentReply(proposal=proposal)
+
+    def observe(self, result: IterationSummary) -> None:
+        if result.decision == "rejected":
+            self.rejections += 1
+            log.warning("%s: proposal rejected: %s", self.name, result.reason)
+            return
+        if result.candidate.get("kind") != "params":
+            return
+        key = candidate_key(result.candidate)
+        self.pending.discard(key)
+        s = self.stats.setdefault(key, Stats(params=dict(result.candidate["params"]), iteration=result.index,
+                                             fresh=False))
+        first = s.trials == 0
+        if first:
+            s.progress = self._progress(result)
+        s.trials = result.candidate_trials
+        s.successes = result.candidate_success_rate * result.candidate_trials
+        s.iteration = max(s.iteration, result.index)
+        if first and s.trials > 0 and s.fresh:
+            self._learn(key, s)
+
+    def _progress(self, result: IterationSummary) -> float:
+        """Mean fraction of each done threshold that the failed trials reached (from their final task state)."""
+        scores = []
+        for failure in result.failures:
+            state = failure.get("final_state") or {}
+            parts = []
+            for c in self.spec.done.conditions:
+                value = state.get(c.quantity)
+                if value is None:
+                    parts.append(0.0)
+                elif c.op == ">=":
+                    parts.append(min(1.0, max(0.0, value / c.value)) if c.value > 0 else float(value >= c.value))
+                else:
+                    parts.append(min(1.0, max(0.0, c.value / value)) if value > 0 else 1.0)
+            scores.append(sum(parts) / len(parts) if parts else 0.0)
+        return sum(scores) / len(scores) if scores else 1.0
+
+    # ---- strategy hooks ----------------------------------------------------------------------
+    def _fresh(self, state: ResearchState) -> dict:
+        raise NotImplementedError
+
+    def _learn(self, key: str, stats: Stats) -> None:
+        """A fresh candidate got its first evaluation."""

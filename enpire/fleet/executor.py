@@ -1,0 +1,168 @@
+"""Executors: where stations run. The scheduler talks to this small interface only, so another
+backend (Ray actors, real robots behind RPC) can be added without touching the scheduler.
+
+An executor owns `size` stations addressed by index. `submit` hands one trial to an idle
+station; `wait` returns the records that finished (a station that died mid-trial yields a
+`crash` record: a trial is never lost). Stations the executor gave up on are `faulty`.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from importlib import import_module
+from typing import Protocol
+
+from enpire.spec.model import ExperimentSpec
+from enpire.world.api import Station, TrialRecord, TrialRequest
+
+log = logging.getLogger(__name__)
+
+STATION_FACTORY = "enpire.world.station:make_station"
+
+
+def load_factory(path: str) -> Callable[[ExperimentSpec, int], Station]:
+    module, _, name = path.partition(":")
+    return getattr(import_module(module), name)
+
+
+def crash_record(request: TrialRequest, station: int, wall_s: float, error: str) -> TrialRecord:
+    """The record of a trial whose station died, hung or raised: outcome `crash`, no robot time known."""
+    return TrialRecord(
+        trial_id=request.trial_id, iteration=request.iteration, station=station, seed=request.seed,
+        outcome="crash", attempts=0, success_attempt=None, pass_at_1=False, pass_at_k=False,
+        robot_seconds=0.0, wall_s=max(0.0, wall_s), steps=0, clamps=0, error=error, reason=error,
+    )
+
+
+class Executor(Protocol):
+    size: int
+
+    def start(self) -> None:
+        """Bring every station up (blocking); raises if none can start."""
+
+    def idle(self) -> list[int]:
+        """Stations ready for a trial (not busy, not faulty)."""
+
+    def in_flight(self) -> int: ...
+
+    def submit(self, station: int, request: TrialRequest) -> None: ...
+
+    def wait(self, timeout: float) -> list[TrialRecord]:
+        """Finished records; blocks up to `timeout` s when nothing has finished yet."""
+
+    def faulty(self) -> dict[int, str]:
+        """Stations out of the rotation, with the reason."""
+
+    def busy_seconds(self) -> list[float]:
+        """Per station: wall seconds spent executing trials so far (in-flight time included)."""
+
+    def restarts(self) -> list[int]: ...
+
+    def close(self) -> None: ...
+
+
+class BusyClock:
+    """Per-station busy time: from a trial's dispatch to its record's arrival."""
+
+    def __init__(self, size: int) -> None:
+        self.total = [0.0] * size
+        self.since: list[float | None] = [None] * size
+
+    def begin(self, station: int) -> None:
+        self.since[station] = time.monotonic()
+
+    def end(self, station: int) -> float:
+        start = self.since[station]
+        self.since[station] = None
+        span = time.monotonic() - start if start is not None else 0.0
+        self.total[station] += span
+        return span
+
+    def seconds(self) -> list[float]:
+        now = time.monotonic()
+        return [t + (now - s if s is not None else 0.0) for t, s in zip(self.total, self.since)]
+
+
+class InlineExecutor:
+    """Stations in the runner's process; `wait` runs one submitted trial to completion.
+
+    Agent calls (threads) still overlap with the physics. For debugging and tests.
+    """
+
+    def __init__(self, spec: ExperimentSpec, factory: str = STATION_FACTORY) -> None:
+        self.size = spec.fleet
+        self._spec = spec
+        self._factory = factory
+        self._stations: list[Station | None] = [None] * self.size
+        self._pending: dict[int, TrialRequest] = {}
+        self._faulty: dict[int, str] = {}
+        self._clock = BusyClock(self.size)
+
+    def start(self) -> None:
+        make = load_factory(self._factory)
+        for i in range(self.size):
+            self._stations[i] = make(self._spec, i)
+
+    def idle(self) -> list[int]:
+        return [i for i in range(self.size) if i not in self._pending and i not in self._faulty]
+
+    def in_flight(self) -> int:
+        return len(self._pending)
+
+    def submit(self, station: int, request: TrialRequest) -> None:
+        if station in self._pending or station in self._faulty:
+            raise RuntimeError(f"station {station} is not idle")
+        self._pending[station] = request
+        self._clock.begin(station)
+
+    def wait(self, timeout: float) -> list[TrialRecord]:
+        if not self._pending:
+            time.sleep(min(timeout, 0.01))
+            return []
+        index = min(self._pending)
+        request = self._pending[index]
+        station = self._stations[index]
+        assert station is not None
+        started = time.monotonic()
+        try:
+            record = station.run_trial(request)
+        except Exception as error:  # a station bug must not lose the trial
+            log.exception("station %d raised during trial %s", index, request.trial_id)
+            record = crash_record(request, index, time.monotonic() - started, f"station raised: {error!r}")
+        del self._pending[index]
+        self._clock.end(index)
+        if station.faulty:
+            self._faulty[index] = record.reason or "station reported faulty"
+            log.warning("station %d is faulty and leaves the rotation: %s", index, self._faulty[index])
+        return [record]
+
+    def faulty(self) -> dict[int, str]:
+        return dict(self._faulty)
+
+    def busy_seconds(self) -> list[float]:
+        return self._clock.seconds()
+
+    def restarts(self) -> list[int]:
+        return [0] * self.size
+
+    def close(self) -> None:
+        for station in self._stations:
+            if station is not None:
+                station.close()
+        self._stations = [None] * self.size
+
+
+def make_executor(spec: ExperimentSpec, factory: str = STATION_FACTORY) -> Executor:
+    if spec.executor.kind == "inline":
+        return InlineExecutor(spec, factory)
+    if spec.executor.kind == "local":
+        from enpire.fleet.local import LocalExecutor
+
+        return LocalExecutor(spec, factory)
+    if spec.executor.kind == "ray":
+        from enpire.fleet.ray_executor import RayExecutor  # Ray is imported only when used
+
+        return RayExecutor(spec, factory)
+    raise ValueError(f"executor.kind: got {spec.executor.kind!r}; expected 'local', 'inline' or 'ray'")

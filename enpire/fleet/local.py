@@ -1,0 +1,207 @@
+"""LocalExecutor: one worker process per station on this machine.
+
+Crash handling: a worker that dies (segfault, SIGKILL, OOM) or exceeds
+`executor.trial_timeout_s` on one trial has its trial in flight recorded as `crash` and is
+restarted in the background; after `executor.max_restarts` restarts the station is marked
+faulty and leaves the rotation. A station that reports itself faulty (failed resets) leaves
+the rotation too.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing as mp
+import time
+from dataclasses import dataclass
+from multiprocessing.connection import Connection, wait
+from typing import Any
+
+from enpire.fleet.executor import STATION_FACTORY, BusyClock, crash_record
+from enpire.fleet.worker import worker_main
+from enpire.spec.model import ExperimentSpec
+from enpire.world.api import TrialRecord, TrialRequest
+
+log = logging.getLogger(__name__)
+
+START_TIMEOUT_S = 180.0
+VIDEO_TIMEOUT_FACTOR = 4.0  # a trial that renders a video may take this many times the trial timeout
+
+
+@dataclass
+class _Slot:
+    process: Any = None
+    conn: Connection | None = None
+    state: str = "down"  # down | starting | ready | busy | faulty
+    request: TrialRequest | None = None
+    started: float = 0.0  # when the trial in flight (or the start) began
+    restarts: int = 0
+
+
+class LocalExecutor:
+    def __init__(self, spec: ExperimentSpec, factory: str = STATION_FACTORY) -> None:
+        self.size = spec.fleet
+        self._spec = spec
+        self._factory = factory
+        method = spec.executor.start_method
+        self._ctx = mp.get_context(None if method == "none" else method)
+        self._slots = [_Slot() for _ in range(self.size)]
+        self._faulty: dict[int, str] = {}
+        self._clock = BusyClock(self.size)
+
+    # ---- lifecycle ---------------------------------------------------------------------------
+    def _spawn(self, index: int) -> None:
+        slot = self._slots[index]
+        parent, child = self._ctx.Pipe(duplex=True)
+        process = self._ctx.Process(target=worker_main, args=(child, self._spec, index, self._factory),
+                                    name=f"enpire-station-{index}", daemon=True)
+        process.start()
+        child.close()  # our copy: the pipe reports EOF as soon as the worker dies
+        slot.process, slot.conn, slot.state, slot.request, slot.started = process, parent, "starting", None, \
+            time.monotonic()
+
+    def start(self) -> None:
+        for i in range(self.size):
+            self._spawn(i)
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while any(s.state == "starting" for s in self._slots) and time.monotonic() < deadline:
+            self.wait(0.5)
+        for i, slot in enumerate(self._slots):
+            if slot.state == "starting":
+                self._mark_faulty(i, f"did not start within {START_TIMEOUT_S:.0f} s")
+        if len(self._faulty) == self.size:
+            raise RuntimeError(f"no station could start: {self._faulty}")
+
+    def close(self) -> None:
+        for slot in self._slots:
+            if slot.conn is not None and slot.state in ("ready", "busy", "starting"):
+                try:
+                    slot.conn.send(None)
+                except (OSError, BrokenPipeError):
+                    pass
+        for slot in self._slots:
+            if slot.process is not None:
+                slot.process.join(timeout=5.0)
+                if slot.process.is_alive():
+                    slot.process.kill()
+                    slot.process.join(timeout=2.0)
+            if slot.conn is not None:
+                slot.conn.close()
+            slot.process, slot.conn = None, None
+
+    # ---- queries -----------------------------------------------------------------------------
+    def idle(self) -> list[int]:
+        return [i for i, s in enumerate(self._slots) if s.state == "ready"]
+
+    def in_flight(self) -> int:
+        return sum(1 for s in self._slots if s.state == "busy")
+
+    def faulty(self) -> dict[int, str]:
+        return dict(self._faulty)
+
+    def busy_seconds(self) -> list[float]:
+        return self._clock.seconds()
+
+    def restarts(self) -> list[int]:
+        return [s.restarts for s in self._slots]
+
+    def pid(self, index: int) -> int | None:
+        """The worker's process id (tests kill it to check crash recovery)."""
+        process = self._slots[index].process
+        return process.pid if process is not None else None
+
+    # ---- work --------------------------------------------------------------------------------
+    def submit(self, station: int, request: TrialRequest) -> None:
+        slot = self._slots[station]
+        if slot.state != "ready" or slot.conn is None:
+            raise RuntimeError(f"station {station} is not idle (state {slot.state})")
+        slot.state, slot.request, slot.started = "busy", request, time.monotonic()
+        self._clock.begin(station)
+        try:
+            slot.conn.send(request)
+        except (OSError, BrokenPipeError):
+            pass  # the next wait() sees the dead worker and records the crash
+
+    def wait(self, timeout: float) -> list[TrialRecord]:
+        records: list[TrialRecord] = []
+        records.extend(self._check_timeouts())
+        watched = {s.conn: i for i, s in enumerate(self._slots)
+                   if s.conn is not None and s.state in ("busy", "starting")}
+        if not watched:
+            time.sleep(min(timeout, 0.01))
+            return records
+        for conn in wait(list(watched), timeout=0.0 if records else timeout):
+            index = watched[conn]  # type: ignore[index]
+            try:
+                message = conn.recv()  # type: ignore[union-attr]
+            except (EOFError, OSError):
+                records.extend(self._died(index, "station process died"))
+                continue
+            records.extend(self._handle(index, message))
+        return records
+
+    def _handle(self, index: int, message: tuple[Any, ...]) -> list[TrialRecord]:
+        slot = self._slots[index]
+        kind = message[0]
+        if kind == "ready":
+            slot.state = "ready"
+            log.info("station %d ready (pid %s)", index, message[1])
+            return []
+        if kind == "error":
+            log.error("%s", message[1])
+            return self._died(index, "station failed to start")
+        _, record, faulty = message
+        self._clock.end(index)
+        slot.state, slot.request = "ready", None
+        if faulty:
+            self._mark_faulty(index, record.reason or "station reported faulty")
+        return [record]
+
+    def _check_timeouts(self) -> list[TrialRecord]:
+        out: list[TrialRecord] = []
+        limit = self._spec.executor.trial_timeout_s
+        now = time.monotonic()
+        for i, slot in enumerate(self._slots):
+            if slot.state != "busy" or slot.request is None:
+                continue
+            if now - slot.started > limit * (VIDEO_TIMEOUT_FACTOR if slot.request.record_video else 1):
+                log.warning("station %d: trial exceeded %.0f s; killing the worker", i, limit)
+                if slot.process is not None:
+                    slot.process.kill()
+                    slot.process.join(timeout=2.0)
+                out.extend(self._died(i, f"trial exceeded executor.trial_timeout_s={limit}"))
+        return out
+
+    def _died(self, index: int, why: str) -> list[TrialRecord]:
+        """Record the trial in flight as crash, then restart the worker (or give up on it)."""
+        slot = self._slots[index]
+        out: list[TrialRecord] = []
+        if slot.process is not None:
+            slot.process.join(timeout=2.0)
+            code = slot.process.exitcode
+            why = f"{why} (exit code {code})"
+        if slot.request is not None:
+            wall = self._clock.end(index)
+            out.append(crash_record(slot.request, index, wall, why + "; station restarted"))
+        if slot.conn is not None:
+            slot.conn.close()
+        slot.process, slot.conn, slot.request = None, None, None
+        if slot.restarts >= self._spec.executor.max_restarts:
+            self._mark_faulty(index, f"{why}; {slot.restarts} restarts used (executor.max_restarts)")
+        else:
+            slot.restarts += 1
+            log.warning("station %d: %s; restart %d of %d", index, why, slot.restarts,
+                        self._spec.executor.max_restarts)
+            self._spawn(index)
+        return out
+
+    def _mark_faulty(self, index: int, why: str) -> None:
+        slot = self._slots[index]
+        slot.state = "faulty"
+        self._faulty[index] = why
+        log.warning("station %d is faulty and leaves the rotation: %s", index, why)
+        if slot.process is not None and slot.process.is_alive():
+            try:
+                if slot.conn is not None:
+                    slot.conn.send(None)
+            except (OSError, BrokenPipeError):
+                slot.process.kill()

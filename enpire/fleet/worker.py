@@ -1,0 +1,53 @@
+"""A station worker process: builds one station and runs the trials its parent sends.
+
+Protocol on the pipe (parent <-> worker), all messages are tuples:
+  worker -> parent: ("ready", pid) | ("record", TrialRecord, faulty: bool) | ("error", text)
+  parent -> worker: TrialRequest | None (close and exit)
+The physics lives here, so a segfault or a hung simulation kills only this process; the
+parent records the trial in flight as `crash` and starts a fresh worker.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+import traceback
+from multiprocessing.connection import Connection
+
+from enpire.fleet.executor import crash_record, load_factory
+from enpire.spec.model import ExperimentSpec
+
+log = logging.getLogger(__name__)
+
+
+def worker_main(conn: Connection, spec: ExperimentSpec, index: int, factory: str) -> None:
+    os.environ.setdefault("MUJOCO_GL", "egl")
+    os.environ.setdefault("PYOPENGL_PLATFORM", "egl")
+    try:
+        station = load_factory(factory)(spec, index)
+    except Exception:
+        conn.send(("error", f"station {index} failed to start:\n{traceback.format_exc()}"))
+        conn.close()
+        return
+    conn.send(("ready", os.getpid()))
+    try:
+        while True:
+            try:
+                request = conn.recv()
+            except (EOFError, OSError):
+                break
+            if request is None:
+                break
+            started = time.monotonic()
+            try:
+                record = station.run_trial(request)
+            except Exception as error:
+                log.exception("station %d raised during %s", index, request.trial_id)
+                record = crash_record(request, index, time.monotonic() - started, f"station raised: {error!r}")
+            conn.send(("record", record, bool(station.faulty)))
+    finally:
+        try:
+            station.close()
+        finally:
+            conn.close()

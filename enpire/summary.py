@@ -1,0 +1,55 @@
+"""The session's final summary: one greppable `key: value` a line, the same figures MLflow holds.
+
+Metric definitions (DESIGN.md):
+- mru: sum over stations of the wall seconds they spent executing trials (dispatch to record),
+  divided by (stations x the loop's wall seconds, from the fleet being up to the last record).
+- mtu: LLM tokens per minute of the session's wall clock, team (`mtu`) and per agent (`mtu.<agent>`).
+- trainer_utilization: trainer busy seconds / session wall seconds.
+- *_to_done: spent when /done was first met; absent when it was not.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+ORDER = (
+    "session_id", "mlflow_run_id", "experiment", "task", "robot", "agent", "fleet", "agents", "reached_done",
+    "stopped_by", "best_success_rate", "best_candidate", "iterations", "kept", "rejected", "trials", "crashes",
+    "safety_stops", "robot_seconds", "tokens", "trainer_seconds", "wall_s", "loop_wall_s", "mru", "mtu",
+    "trainer_utilization", "time_to_done_s", "robot_s_to_done", "tokens_to_done", "faulty_stations",
+    "station_restarts", "run_dir",
+)
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, float):
+        return f"{value:.4f}".rstrip("0").rstrip(".") if value == value else "nan"
+    return str(value)
+
+
+def render(summary: dict[str, Any]) -> str:
+    keys = [k for k in ORDER if k in summary] + sorted(k for k in summary if k not in ORDER)
+    return "\n".join(f"{k}: {_fmt(summary[k])}" for k in keys) + "\n"
+
+
+def parse(text: str) -> dict[str, str]:
+    """The inverse of render (tests and scripts read the summary back)."""
+    out = {}
+    for line in text.splitlines():
+        key, sep, value = line.partition(": ")
+        if sep and key and " " not in key:
+            out[key] = value
+    return out
+
+
+def numeric(summary: dict[str, Any]) -> dict[str, float]:
+    """The figures of the summary that are numbers (logged as the session run's metrics)."""
+    out = {}
+    for k, v in summary.items():
+        if isinstance(v, bool):
+            out[k] = float(v)
+        elif isinstance(v, int | float):
+            out[k] = float(v)
+    return out

@@ -1,0 +1,75 @@
+"""End of a session: compute the summary figures, print them, and write them to MLflow.
+
+The printed summary and the session run's metrics come from the same dict, so they agree
+by construction (tests read both back and compare).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import TYPE_CHECKING, Any
+
+from enpire import summary as summary_mod
+from enpire.track.records import iteration_document
+
+if TYPE_CHECKING:
+    from enpire.loop import Session
+
+log = logging.getLogger(__name__)
+
+
+def session_summary(s: Session) -> dict[str, Any]:
+    spec = s.spec
+    used = s.ledger.totals()
+    wall = time.monotonic() - s.t0
+    loop_wall = max(1e-9, s.loop_t1 - s.loop_t0) if s.loop_t0 else 0.0
+    busy = s.executor.busy_seconds()
+    mru = sum(busy) / (spec.fleet * loop_wall) if loop_wall else 0.0
+    best_rate, best_key, _ = s.tree.best()
+    iterations = s.tree.iterations
+    run_id = s.tracker.run_id if s.tracker is not None else ""
+    out: dict[str, Any] = {
+        "session_id": run_id, "mlflow_run_id": run_id, "experiment": spec.experiment_name, "task": spec.task.name,
+        "robot": spec.robot.name, "agent": spec.agent.kind, "fleet": spec.fleet, "agents": len(s.team.members),
+        "reached_done": s.tree.done_key is not None, "stopped_by": s.stopped_by or "unknown",
+        "best_success_rate": round(best_rate, 4), "best_candidate": best_key or "none",
+        "iterations": len(iterations), "kept": sum(it.decision == "keep" for it in iterations),
+        "rejected": sum(it.decision == "rejected" for it in iterations),
+        "trials": int(used["trials"]),
+        "crashes": s.crashes,
+        "safety_stops": sum(it.safety_stops for it in iterations),
+        "robot_seconds": round(used["robot_seconds"], 3), "tokens": int(used["tokens"]),
+        "trainer_seconds": round(used["trainer_seconds"], 3), "wall_s": round(wall, 3),
+        "loop_wall_s": round(loop_wall, 3), "mru": round(min(1.0, mru), 4),
+        "mtu": round(used["tokens"] / (wall / 60.0), 3) if wall > 0 else 0.0,
+        "trainer_utilization": round(used["trainer_seconds"] / wall, 4) if wall > 0 else 0.0,
+        "faulty_stations": len(s.executor.faulty()), "station_restarts": sum(s.executor.restarts()),
+        "run_dir": s.context.run_dir,
+    }
+    for m in s.team.members:
+        out[f"mtu.{m.name}"] = round(m.tokens / (wall / 60.0), 3) if wall > 0 else 0.0
+    if s.done_at is not None:
+        out.update({k: round(v, 3) for k, v in s.done_at.items()})
+    return out
+
+
+def finish_session(s: Session, code: int) -> int:
+    summary = session_summary(s)
+    text = summary_mod.render(summary)
+    if s.tracker is not None:
+        tags = {"enpire.stopped_by": summary["stopped_by"], "enpire.reached_done": str(summary["reached_done"]).lower(),
+                "enpire.best_candidate": summary["best_candidate"]}
+        if s.breach is not None:
+            tags["enpire.integrity_breach"] = s.breach.what
+        metrics = summary_mod.numeric(summary)
+        metrics.update({f"ledger.{k}": v for k, v in s.ledger.totals().items()})
+        tree = [iteration_document(it, it.index in s.tree.raised_best) for it in s.tree.iterations]
+        try:
+            s.tracker.close(metrics, len(s.tree.iterations), tags, tree, text,
+                            "FINISHED" if code == 0 else "FAILED")
+        except Exception:
+            log.exception("could not finish the MLflow run %s", s.tracker.run_id)
+            code = code or 1
+    print(text, end="", flush=True)
+    return code

@@ -1,0 +1,67 @@
+"""executor=ray as a user configures it: composition, strict schema, and lazy selection. Fast: no Ray starts."""
+
+from __future__ import annotations
+
+import sys
+
+import pytest
+
+from enpire.fleet.executor import make_executor
+from enpire.spec import load_spec
+from enpire.spec.errors import SpecError
+
+
+def _paths(error: SpecError) -> list[str]:
+    return [p.path for p in error.problems]
+
+
+def test_ray_executor_composes_with_a_local_instance_by_default() -> None:
+    spec = load_spec(["task=drawer", "fleet=4", "executor=ray"])
+    assert spec.executor.kind == "ray"
+    assert spec.executor.address is None  # null: a local Ray instance is started
+    assert spec.executor.num_cpus_per_station > 0
+    assert spec.executor.trial_timeout_s > 0 and spec.executor.max_restarts >= 0
+
+
+def test_cluster_address_and_cpus_are_overridable() -> None:
+    spec = load_spec(["executor=ray", "executor.address=ray://head:10001", "executor.num_cpus_per_station=0.5"])
+    assert spec.executor.address == "ray://head:10001"
+    assert spec.executor.num_cpus_per_station == 0.5
+
+
+@pytest.mark.parametrize("override, path", [
+    ("executor.num_cpus_per_station=0", "executor.num_cpus_per_station"),
+    ("executor.address=''", "executor.address"),
+    ("executor.start_method=spawn", "executor.start_method"),  # Ray starts its workers itself
+])
+def test_bad_ray_settings_name_the_key(override: str, path: str) -> None:
+    with pytest.raises(SpecError) as error:
+        load_spec(["executor=ray", override])
+    assert path in _paths(error.value)
+
+
+def test_ray_keys_are_rejected_on_the_local_executor() -> None:
+    """The schema stays strict: a cluster address on executor=local is a mistake, not silently ignored."""
+    with pytest.raises(SpecError) as error:
+        load_spec(["executor=local", "+executor.address=auto"])
+    assert any(p.startswith("executor") for p in _paths(error.value))
+
+
+def test_make_executor_picks_ray_without_starting_it() -> None:
+    spec = load_spec(["executor=ray", "fleet=2"])
+    executor = make_executor(spec)
+    assert type(executor).__name__ == "RayExecutor"
+    assert executor.size == 2 and executor.idle() == [] and executor.faulty() == {}
+    import ray
+
+    assert not ray.is_initialized()  # nothing connects before start()
+
+
+def test_local_sessions_do_not_import_ray() -> None:
+    """Ray is imported only when executor=ray is used (it costs seconds of start-up)."""
+    import subprocess
+
+    code = ("import sys; from enpire.spec import load_spec; from enpire.fleet.executor import make_executor; "
+            "make_executor(load_spec(['executor=local'])); import enpire.loop; print('ray' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
+    assert out.stdout.strip() == "False"
