@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -57,6 +58,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-stills", action="store_true", help="skip stills from trial videos")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     from mlflow.tracking import MlflowClient
 
     if args.tracking_uri.startswith("sqlite:///") and not Path(args.tracking_uri[10:]).exists():

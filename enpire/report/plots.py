@@ -120,7 +120,7 @@ def comparison_curves(sessions: list[Session], path: Path) -> Path:
 
 def budget_curves(sessions: list[Session], path: Path) -> Path:
     """Best success, MRU and MTU against each session's robot-seconds budget."""
-    pts = sorted((s.budget("robot_seconds") or 0.0, s) for s in sessions)
+    pts = sorted(((s.budget("robot_seconds") or 0.0, s) for s in sessions), key=lambda p: (p[0], p[1].start_ms))
     fig, ax = plt.subplots(figsize=(6.5, 4))
     xs = [b for b, _ in pts]
     ax.plot(xs, [s.metrics.get("best_success_rate", 0.0) for _, s in pts], "o-", label="best success rate")
