@@ -7,6 +7,10 @@ the configured damping ratio for a nominal end-effector mass / inertia. `joint` 
 PD toward joint targets with the same gravity compensation; `torque` mode passes the
 policy's torques through (the envelope still clamps and checks them). Everything reads the
 kinematics MuJoCo computed at the last step, so no extra mj_forward is spent per control step.
+
+This runs once per control step, so it is written for speed: one 6 x nv Jacobian filled in
+place by `mj_jacSite`, robot columns taken as a view when the robot's dofs are contiguous,
+the pose error and the rotation error in plain floats, and the torque accumulated in place.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ import mujoco
 import numpy as np
 
 from enpire.spec.model import ControllerSpec
-from enpire.world.scene import BoundRobot
+from enpire.world.scene import BoundRobot, index_or_slice
 
 EE_MASS_KG = 1.0  # nominal effective mass at the tool for the damping term
 EE_INERTIA = 0.05  # kg m^2, nominal effective rotational inertia
@@ -30,6 +34,19 @@ def target_rotation(yaw: float) -> np.ndarray:
         return np.full((3, 3), np.nan)
     c, s = math.cos(yaw), math.sin(yaw)
     return np.array([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]]) @ DOWN
+
+
+def rotation_error(xmat: list[float], yaw: float) -> tuple[float, float, float]:
+    """0.5 * sum_i r_i x t_i: the axis-angle-like error from the current frame (row-major 3x3 `xmat`)
+    toward target_rotation(yaw), whose columns are (-c, -s, 0), (-s, c, 0), (0, 0, -1)."""
+    c, s = math.cos(yaw), math.sin(yaw)
+    r00, r01, r02, r10, r11, r12, r20, r21, _ = xmat
+    # columns of the current frame: r0 = (r00, r10, r20), r1 = (r01, r11, r21), r2 = (r02, r12, r22)
+    # r0 x t0, t0 = (-c, -s, 0); r1 x t1, t1 = (-s, c, 0); r2 x t2, t2 = (0, 0, -1)
+    ex = (r20 * s) + (-r21 * c) + (-r12)
+    ey = (-r20 * c) + (-r21 * s) + r02
+    ez = (-r00 * s + r10 * c) + (r01 * c + r11 * s)
+    return 0.5 * ex, 0.5 * ey, 0.5 * ez
 
 
 class Controller:
@@ -48,37 +65,47 @@ class Controller:
         self.dn = 2.0 * spec.damping_ratio * math.sqrt(max(spec.nullspace_stiffness, 1e-9) * 0.02)
         self.gravity = spec.gravity_compensation
         self.home = np.asarray(robot.builder.home_qpos, dtype=float)
-        self._jacp = np.zeros((3, model.nv))
-        self._jacr = np.zeros((3, model.nv))
+        self._jac = np.zeros((6, model.nv))
+        self._jacp, self._jacr = self._jac[:3], self._jac[3:]  # contiguous row blocks, filled in place
+        self._q = index_or_slice(robot.qpos_adr)
+        self._v = index_or_slice(robot.dof_adr)
+        self._kn_home = self.kn * self.home
+        self._zero = np.zeros(robot.dof)
 
     @property
     def action_size(self) -> int:
         return 5 if self.mode == "cartesian" else self.robot.dof + 1
 
     def bias(self, data: mujoco.MjData) -> np.ndarray:
-        return data.qfrc_bias[self.robot.dof_adr] if self.gravity else np.zeros(self.robot.dof)
+        return data.qfrc_bias[self._v] if self.gravity else self._zero
 
     def command(self, data: mujoco.MjData, action: np.ndarray) -> tuple[np.ndarray, float]:
         """(arm torques, grip command). Non-finite actions give non-finite torques (the envelope stops them)."""
-        r = self.robot
-        q, qd = data.qpos[r.qpos_adr], data.qvel[r.dof_adr]
+        q, qd = data.qpos[self._q], data.qvel[self._v]
         if self.mode == "torque":
             return np.array(action[:-1], dtype=float), float(action[-1])
         if self.mode == "joint":
             tau = JOINT_KP * (action[:-1] - q) - 2.0 * math.sqrt(JOINT_KP * 0.1) * qd + self.bias(data)
             return tau, float(action[-1])
-        mujoco.mj_jacSite(self.model, data, self._jacp, self._jacr, r.ee_site)
-        jp, jr = self._jacp[:, r.dof_adr], self._jacr[:, r.dof_adr]
-        x = data.site_xpos[r.ee_site]
-        rot = data.site_xmat[r.ee_site].reshape(3, 3)
-        tgt = target_rotation(float(action[3]))
-        s = tgt @ rot.T
-        s -= s.T  # = sum_i r_i x t_i in skew form; much cheaper than three np.cross calls
-        e_r = 0.5 * np.array([s[2, 1], s[0, 2], s[1, 0]])
-        force = self.kp * (action[:3] - x) - self.dp * (jp @ qd)
-        moment = self.kr * e_r - self.dr * (jr @ qd)
-        tau = jp.T @ force + jr.T @ moment + self.kn * (self.home - q) - self.dn * qd + self.bias(data)
-        return tau, float(action[4])
+        a0, a1, a2, a3, a4 = action.tolist()
+        if not math.isfinite(a0 + a1 + a2 + a3):  # NaN/Inf in the pose: NaN torques, refused by the envelope
+            return np.full(self.robot.dof, math.nan), a4
+        site = self.robot.ee_site
+        mujoco.mj_jacSite(self.model, data, self._jacp, self._jacr, site)
+        jac = self._jac[:, self._v]
+        x0, x1, x2 = data.site_xpos[site].tolist()
+        rx, ry, rz = rotation_error(data.site_xmat[site].tolist(), a3)
+        kp, kr, dp, dr = self.kp, self.kr, self.dp, self.dr
+        v0, v1, v2, w0, w1, w2 = np.dot(jac, qd).tolist()  # the tool's twist
+        wrench = np.array((kp * (a0 - x0) - dp * v0, kp * (a1 - x1) - dp * v1, kp * (a2 - x2) - dp * v2,
+                           kr * rx - dr * w0, kr * ry - dr * w1, kr * rz - dr * w2))
+        tau = np.dot(wrench, jac)
+        tau += self._kn_home
+        tau -= self.kn * q
+        tau -= self.dn * qd
+        if self.gravity:
+            tau += data.qfrc_bias[self._v]
+        return tau, a4
 
     def hold_action(self, data: mujoco.MjData) -> np.ndarray:
         """An action that holds the current end-effector pose with the gripper open."""

@@ -8,11 +8,13 @@ once; an exception from the policy ends it as `crash` (the station stays usable)
 from __future__ import annotations
 
 import math
+import time
 import traceback
 from typing import TYPE_CHECKING
 
 import numpy as np
 
+from enpire.control import estop_stop
 from enpire.policy.api import Policy
 from enpire.world.api import TrialRecord
 from enpire.world.recording import TrajectoryRecorder, VideoRecorder
@@ -21,30 +23,36 @@ if TYPE_CHECKING:
     from enpire.world.station import SimStation
 
 
-def _action(policy: Policy, obs: dict[str, np.ndarray], size: int) -> np.ndarray:
-    a = np.asarray(policy.act(obs), dtype=float).ravel()
-    if a.shape != (size,):
-        raise ValueError(f"policy action: got shape {a.shape}; expected ({size},)")
-    return a
-
-
 def run_attempts(st: SimStation, policy: Policy, rec: TrialRecord, video: VideoRecorder | None,
                  traj: TrajectoryRecorder | None) -> None:
     spec, task, physics, ver = st.spec, st.scene.task, st.scene.physics, st._verifier
     dt, size = st._dt, st.action_size
     limit_steps = math.ceil(spec.done.time_limit_s / dt - 1e-9)
+    # The per-control-step loop: bound methods hoisted, nothing allocated but the action and observation.
+    step_fn, observe, act, shaping, judge, hopeless = (st.step, st.observe, policy.act, task.shaping_reward,
+                                                       ver.step, task.should_terminate)
     feedback = None
     step = 0
+    # operator estop: a 1-byte shared flag read before every control step; `checked` = wall time just before
+    # the last read, so an estop record can prove the flag was still unset one step before the stop.
+    estop, clock = getattr(st, "_estop", b"\0"), time.time
+    started_at = checked = clock()
     for attempt in range(1, spec.done.attempts + 1):
         rec.attempts = attempt
         ver.begin_attempt()
         event = None
         try:
-            obs = st.observe()
+            obs = observe()
             policy.reset(obs, feedback)
             for _ in range(limit_steps):
-                action = _action(policy, obs, size)
-                clamps, event = st.step(action, step)
+                previous, checked = checked, clock()
+                if estop[0]:  # ~0.1 us with the clock: the robot stops within one control step of the estop
+                    event = estop_stop(st, step, started_at, previous)
+                    break
+                action = np.asarray(act(obs), dtype=float).ravel()
+                if action.shape != (size,):
+                    raise ValueError(f"policy action: got shape {action.shape}; expected ({size},)")
+                clamps, event = step_fn(action, step)
                 rec.clamps += clamps
                 step += 1
                 rec.steps = step
@@ -55,13 +63,17 @@ def run_attempts(st: SimStation, policy: Policy, rec: TrialRecord, video: VideoR
                     video.maybe_capture(st.scene.data, step)
                 if event is not None:
                     break
-                rec.shaping_return += task.shaping_reward(physics)
-                if ver.step(dt) or task.should_terminate(physics):
+                rec.shaping_return += shaping(physics)
+                if judge(dt) or hopeless(physics):
                     break
-                obs = st.observe()
+                obs = observe()
         except Exception:
             rec.outcome, rec.error = "crash", traceback.format_exc()
             rec.reason = "policy raised"
+            return
+        if event is not None and event.kind == "estop":
+            rec.safety_events.append(event)
+            rec.outcome, rec.reason = "estopped", f"operator estop at control step {event.step}"
             return
         if event is not None:
             rec.safety_events.append(event)

@@ -47,6 +47,15 @@ class BoundRobot:
         return self.builder.grip_opening(data.qpos[self.grip_qpos_adr])
 
 
+def index_or_slice(idx: np.ndarray | list[int]) -> slice | np.ndarray:
+    """A slice for contiguous ascending indices (numpy then returns a view, no copy, no gather),
+    else the index array. The per-control-step code reads robot state through these."""
+    a = np.asarray(idx, dtype=int).ravel()
+    if a.size and np.array_equal(a, np.arange(a[0], a[0] + a.size)):
+        return slice(int(a[0]), int(a[0]) + a.size)
+    return a
+
+
 def _ro(a: np.ndarray) -> np.ndarray:
     a = np.array(a)
     a.flags.writeable = False

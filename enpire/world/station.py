@@ -8,6 +8,7 @@ handle on the physics, the envelope or the verifier.
 from __future__ import annotations
 
 import logging
+import math
 import time
 import traceback
 from collections.abc import Callable
@@ -16,6 +17,7 @@ from pathlib import Path
 import mujoco
 import numpy as np
 
+from enpire.control import estop_flag
 from enpire.policy.api import AttemptFeedback, Policy
 from enpire.spec.fingerprint import done_sha256
 from enpire.spec.model import ExperimentSpec
@@ -24,7 +26,7 @@ from enpire.world.controller import Controller
 from enpire.world.envelope import Envelope
 from enpire.world.recording import TrajectoryRecorder, VideoRecorder
 from enpire.world.reset import verified_reset
-from enpire.world.scene import build_scene
+from enpire.world.scene import build_scene, index_or_slice
 from enpire.world.verifier import Verifier
 
 log = logging.getLogger(__name__)
@@ -52,6 +54,14 @@ class SimStation:
         self._faulty = False
         self._nsub = spec.physics_steps_per_control
         self._dt = spec.control_dt
+        # Per-control-step reads go through views (contiguous slices) and a cached gripper command.
+        self._qsel = index_or_slice(r.qpos_adr)
+        self._vsel = index_or_slice(r.dof_adr)
+        self._gsel = index_or_slice(r.grip_qpos_adr)
+        self._grip_key: float | None = None
+        self._grip_cmd = r.builder.grip_ctrl(0.0)
+        self._grip_nan = np.full(len(r.grip_act), np.nan)
+        self._estop = estop_flag()  # read at every control step by run_attempts (enpire.control)
 
     @property
     def faulty(self) -> bool:
@@ -66,13 +76,14 @@ class SimStation:
 
     # -- observation -------------------------------------------------------------------------
     def observe(self) -> dict[str, np.ndarray]:
-        p, r, d = self.scene.physics, self.scene.robot, self.scene.data
+        """A fresh observation (every array a copy the policy may keep or modify)."""
+        p, d = self.scene.physics, self.scene.data
         obs = {
-            "ee_pos": p.ee_pos().copy(),
+            "ee_pos": d.site_xpos[self.scene.robot.ee_site].copy(),
             "ee_yaw": np.array([p.ee_yaw()]),
-            "grip": np.array([p.grip_opening()]),
-            "joint_pos": d.qpos[r.qpos_adr].copy(),
-            "joint_vel": d.qvel[r.dof_adr].copy(),
+            "grip": np.array([self.scene.robot.builder.grip_opening(d.qpos[self._gsel])]),
+            "joint_pos": d.qpos[self._qsel].copy(),
+            "joint_vel": d.qvel[self._vsel].copy(),
         }
         obs.update(self.scene.task.observe(p))
         return obs
@@ -84,9 +95,13 @@ class SimStation:
     # -- one control step --------------------------------------------------------------------
     def step(self, action: np.ndarray, step: int) -> tuple[int, SafetyEvent | None]:
         """Controller -> envelope -> physics -> envelope check. Returns (clamps, breach)."""
-        m, d, r = self.scene.model, self.scene.data, self.scene.robot
+        m, d = self.scene.model, self.scene.data
         tau, g = self._ctl.command(d, action)
-        grip = r.builder.grip_ctrl(g) if np.isfinite(g) else np.full(len(r.grip_act), np.nan)
+        if g != self._grip_key:  # policies hold one grip command for many steps: map it once
+            finite = math.isfinite(g)
+            self._grip_cmd = self.scene.robot.builder.grip_ctrl(g) if finite else self._grip_nan
+            self._grip_key = g if finite else None
+        grip = self._grip_cmd
         clamps, event = self._envelope.write(d, tau, grip, step)
         if event is None:
             mujoco.mj_step(m, d, self._nsub)

@@ -36,6 +36,8 @@ class Verifier:
         self._fingerprint = fingerprint
         self._held_s = 0.0
         self._met = False
+        # (quantity, needs >=, threshold) per condition, unpacked once: step() runs every control step.
+        self._checks = tuple((c.quantity, c.op == ">=", float(c.value)) for c in done.conditions)
 
     def begin_attempt(self) -> None:
         self._held_s = 0.0
@@ -46,8 +48,13 @@ class Verifier:
 
     def step(self, dt: float) -> bool:
         """Advance by one control step of `dt` seconds; True once the predicate has held for hold_s."""
-        values = self.quantities()
-        if all(c.holds(values[c.quantity]) for c in self._done.conditions):
+        read, ok = self._read, True
+        for name, at_least, value in self._checks:  # same predicate as Condition.holds, short-circuited
+            x = float(read(name))
+            if not (x >= value if at_least else x <= value):
+                ok = False
+                break
+        if ok:
             self._held_s += dt
         else:
             self._held_s = 0.0

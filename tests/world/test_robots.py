@@ -8,6 +8,7 @@ import pytest
 
 from enpire.spec import load_spec
 from enpire.world.robots import make_robot
+from enpire.world.robots.ik import down_rotation, solve_pose
 
 
 def _compiled(name: str) -> tuple[mujoco.MjModel, object]:
@@ -49,3 +50,24 @@ def test_enarm_reach_is_exact_straight_up() -> None:
     mujoco.mj_kinematics(m, d)  # q = 0 points the arm straight up: the farthest point
     site = mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_SITE, b.ee_site)
     assert np.linalg.norm(d.site_xpos[site]) == pytest.approx(spec.robot.reach_m, abs=1e-6)
+
+
+@pytest.mark.parametrize("name", ["enarm", "jaco"])
+def test_home_posture_points_down_over_the_table(name: str) -> None:
+    """Resets start at home: the tool centre near (0.4, 0, 0.25) with the gripper pointing down, jaws along x."""
+    m, b = _compiled(name)
+    d = mujoco.MjData(m)
+    joints = [mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_JOINT, j) for j in b.arm_joints]
+    d.qpos[m.jnt_qposadr[joints]] = b.home_qpos
+    mujoco.mj_kinematics(m, d)
+    site = mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_SITE, b.ee_site)
+    np.testing.assert_allclose(d.site_xpos[site], [0.4, 0.0, 0.25], atol=0.01)
+    np.testing.assert_allclose(d.site_xmat[site].reshape(3, 3), down_rotation(0.0), atol=0.01)
+
+
+def test_ik_finds_a_downward_posture_within_the_joint_ranges() -> None:
+    b = make_robot("jaco")
+    res = solve_pose(b, np.array([0.5, 0.1, 0.15]), yaw=0.3, starts=12, seed=1)
+    assert res.pos_error_m < 1e-4 and res.axis_error < 1e-3 and res.limit_margin_rad > 0.0
+    with pytest.raises(ValueError, match="no posture reaches"):
+        solve_pose(b, np.array([2.0, 0.0, 0.2]), starts=3)  # beyond the 1.22 m reach

@@ -1,4 +1,4 @@
-"""push_t on enarm: observations, state ranges, determinism, randomized resets, and the
+"""push_t on enarm and jaco: observations, state ranges, determinism, randomized resets, and the
 scripted baseline (mis-tuned at its defaults, reliable at the tuned parameters found by search)."""
 
 from __future__ import annotations
@@ -11,10 +11,11 @@ from enpire.world.api import Candidate, TrialRequest
 from enpire.world.station import SimStation
 
 TASK = "push_t"
-ROBOTS = ["enarm"]
+ROBOTS = ["enarm", "jaco"]
 # Found with a quick search over conf/policy/push_t_scripted.yaml (docs/tasks_extra.md): tolerances tighter
 # than the done thresholds and the integral servo that removes the arm's tracking error.
-TUNED = {"yaw_tol": 0.1, "pos_tol": 0.015, "servo_gain": 4.0}
+# The same set works on jaco.
+TUNED = {robot: {"yaw_tol": 0.1, "pos_tol": 0.015, "servo_gain": 4.0} for robot in ROBOTS}
 
 
 def station(robot: str) -> SimStation:
@@ -44,7 +45,7 @@ def test_observation_keys_stable_and_finite(st: SimStation) -> None:
 
 
 def test_quantities_within_state_space(st: SimStation) -> None:
-    rec = trial(st, 3, TUNED)
+    rec = trial(st, 3, TUNED[st.spec.robot.name])
     assert rec.outcome == "success", rec.reason
     for name, value in rec.final_state.items():
         q = st.spec.task.state_space[name]
@@ -72,7 +73,7 @@ def test_defaults_succeed_on_some_seeds_and_fail_on_others(st: SimStation) -> No
 
 
 def test_tuned_parameters_succeed_on_every_seed(st: SimStation) -> None:
-    outcomes = [trial(st, seed, TUNED).pass_at_1 for seed in range(100, 106)]
+    outcomes = [trial(st, seed, TUNED[st.spec.robot.name]).pass_at_1 for seed in range(100, 106)]
     assert all(outcomes), outcomes
 
 
@@ -80,5 +81,5 @@ def test_tuned_parameters_succeed_on_every_seed(st: SimStation) -> None:
 @pytest.mark.parametrize("robot", ROBOTS)
 def test_tuned_parameters_reach_95_percent_over_50_seeds(robot: str) -> None:
     st = station(robot)
-    outcomes = [trial(st, seed, TUNED).pass_at_1 for seed in range(1000, 1050)]
+    outcomes = [trial(st, seed, TUNED[robot]).pass_at_1 for seed in range(1000, 1050)]
     assert sum(outcomes) >= 48, sum(outcomes)

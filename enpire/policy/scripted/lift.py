@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from enpire.policy.api import AttemptFeedback, Observation
+from enpire.policy.scripted.common import action, clip, norm
 
 PARAMS = ("grasp_depth", "yaw_align", "close_time", "lift_speed", "lift_height", "servo_gain")
 APPROACH_HEIGHT = 0.06  # m, hover point above the cube top
@@ -70,7 +71,7 @@ class LiftPolicy:
         seg = self._segments[0]
         ee = np.asarray(obs["ee_pos"], dtype=float)
         step = seg.goal - self._setpoint
-        n = float(np.linalg.norm(step))
+        n = norm(step)
         move = seg.speed * self.dt
         self._setpoint = seg.goal.copy() if n <= move else self._setpoint + step / n * move
         if n <= move:  # the setpoint arrived (the arm lags it; the dwell lets it catch up)
@@ -78,10 +79,10 @@ class LiftPolicy:
             if self._waited >= seg.dwell and len(self._segments) > 1:
                 self._segments.pop(0)
                 self._waited = 0.0
-        self._bias = np.clip(self._bias + self.p["servo_gain"] * self.dt * (self._setpoint - ee),
+        self._bias = clip(self._bias + self.p["servo_gain"] * self.dt * (self._setpoint - ee),
                              -SERVO_LIMIT, SERVO_LIMIT)
-        self._yaw_cmd += float(np.clip(self._yaw - self._yaw_cmd, -YAW_RATE * self.dt, YAW_RATE * self.dt))
-        return np.array([*(self._setpoint + self._bias), self._yaw_cmd, seg.grip])
+        self._yaw_cmd += min(max(self._yaw - self._yaw_cmd, -YAW_RATE * self.dt), YAW_RATE * self.dt)
+        return action(self._setpoint + self._bias, self._yaw_cmd, seg.grip)
 
 
 def build(spec, params: Mapping[str, float]) -> LiftPolicy:  # noqa: ANN001  (ExperimentSpec)

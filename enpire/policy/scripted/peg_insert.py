@@ -15,6 +15,7 @@ from collections.abc import Mapping
 import numpy as np
 
 from enpire.policy.api import AttemptFeedback, Observation
+from enpire.policy.scripted.common import action, clip, norm
 
 PARAMS = ("approach_height", "offset_comp", "align_time", "insert_speed", "insert_depth", "servo_gain")
 TRAVEL_SPEED = 0.25  # m/s
@@ -47,7 +48,7 @@ class PegInsertPolicy:
     def act(self, obs: Observation) -> np.ndarray:
         goal, speed, dwell = self._plan[0]
         step = goal - self._setpoint
-        n = float(np.linalg.norm(step))
+        n = norm(step)
         move = speed * self.dt
         self._setpoint = goal.copy() if n <= move else self._setpoint + step / n * move
         if n <= move:
@@ -56,9 +57,9 @@ class PegInsertPolicy:
                 self._plan.pop(0)
                 self._t = 0.0
         ee = np.asarray(obs["ee_pos"], dtype=float)
-        self._bias = np.clip(self._bias + self.p["servo_gain"] * self.dt * (self._setpoint - ee),
+        self._bias = clip(self._bias + self.p["servo_gain"] * self.dt * (self._setpoint - ee),
                              -SERVO_LIMIT, SERVO_LIMIT)
-        return np.array([*(self._setpoint + self._bias), 0.0, 1.0])
+        return action(self._setpoint + self._bias, 0.0, 1.0)
 
 
 def build(spec, params: Mapping[str, float]) -> PegInsertPolicy:  # noqa: ANN001  (ExperimentSpec)

@@ -19,6 +19,7 @@ from collections.abc import Mapping
 import numpy as np
 
 from enpire.policy.api import AttemptFeedback, Observation
+from enpire.policy.scripted.common import action, clip, norm
 
 T_BOXES = (  # = enpire.world.tasks.push_t.T_BOXES (centre_x, centre_y, half_x, half_y), block frame
     (0.0, 0.0257, 0.06, 0.015),
@@ -130,15 +131,15 @@ class PushTPolicy:
             self._replan(obs)
         goal, speed = self._plan[0]
         step = goal - self._setpoint
-        n = float(np.linalg.norm(step))
+        n = norm(step)
         self._setpoint = goal.copy() if n <= speed * self.dt else self._setpoint + step / n * speed * self.dt
         if n <= speed * self.dt:  # set-point arrived; dwell, then the next waypoint (or a re-plan)
             self._waited += self.dt
             if self._waited >= DWELL_S:
                 self._plan.pop(0)
                 self._waited = 0.0
-        self._bias = np.clip(self._bias + self.servo_gain * self.dt * (self._setpoint - ee), -SERVO_LIMIT, SERVO_LIMIT)
-        return np.array([*(self._setpoint + self._bias), 0.0, 1.0])
+        self._bias = clip(self._bias + self.servo_gain * self.dt * (self._setpoint - ee), -SERVO_LIMIT, SERVO_LIMIT)
+        return action(self._setpoint + self._bias, 0.0, 1.0)
 
 
 def build(spec, params: Mapping[str, float]) -> PushTPolicy:  # noqa: ANN001  (ExperimentSpec)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from enpire.policy.api import AttemptFeedback, Observation
-from enpire.policy.scripted.common import MovingTarget
+from enpire.policy.scripted.common import MovingTarget, action, clip
 from enpire.spec.model import ExperimentSpec
 
 
@@ -24,13 +24,12 @@ class ReachPolicy:
         self.offset = np.zeros(3)
 
     def act(self, obs: Observation) -> np.ndarray:
-        goal = np.asarray(obs["target_pos"], dtype=float)
+        goal = obs["target_pos"]
         pos = self.target.toward(goal, self.p["speed"])
         if self.target.arrived(goal):
-            self.offset += self.p["error_gain"] * self.dt * (goal - np.asarray(obs["ee_pos"]))
-            self.offset = np.clip(self.offset, -0.05, 0.05)
-        cmd = pos + self.offset
-        return np.array([cmd[0], cmd[1], cmd[2], self.p["yaw"], 0.0])
+            self.offset += self.p["error_gain"] * self.dt * (goal - obs["ee_pos"])
+            self.offset = clip(self.offset, -0.05, 0.05)
+        return action(pos + self.offset, self.p["yaw"], 0.0)
 
 
 def build(spec: ExperimentSpec, params: dict[str, float]) -> ReachPolicy:

@@ -5,12 +5,13 @@ dm-control drives the arm with velocity servos; enpire replaces them with `motor
 the same Cartesian impedance controller and envelope as enarm apply. The fingers get
 position servos (the hand closes on a grip command in [0, 1]). Joints 1, 4, 5 and 6 of the
 real arm rotate without a hard stop, so the envelope's joint-position check applies to
-joints 2 and 3 only. A tool centre point site `tcp` sits at the hand's pinch point.
+joints 2 and 3 only. A tool centre point site `tcp` sits 3 cm inside the hand's pinch point,
+between the fingertip pads, with dm-control's pinch frame (z out of the hand, x the closing axis).
+The home posture was solved by numerical IK (enpire.world.robots.ik).
 """
 
 from __future__ import annotations
 
-import mujoco
 import numpy as np
 from dm_control import mjcf
 from dm_control.entities.manipulators.kinova import JacoArm, JacoHand
@@ -20,6 +21,7 @@ from enpire.world.robots.base import RobotBuilder, register_robot
 LARGE_TORQUE_NM = 30.5
 SMALL_TORQUE_NM = 6.8
 FINGER_RANGE = (0.15, 1.35)  # rad, dm-control's finger joint range (open .. closed)
+TCP_INSET_M = 0.03  # m from the pinch site toward the palm: the fingertip pads
 
 
 @register_robot
@@ -29,8 +31,9 @@ class Jaco(RobotBuilder):
     arm_actuators = tuple(f"motor_{i}" for i in range(1, 7))
     gripper_actuators = ("jaco_hand/grip_1", "jaco_hand/grip_2", "jaco_hand/grip_3")
     ee_site = "jaco_hand/tcp"
-    # TCP at about (0.4, 0, 0.25), hand pointing down (solved once by least squares).
-    home_qpos = (0.1612, 1.8591, 4.9383, 0.018, -0.0721, -1.3915)
+    # TCP at (0.4, 0, 0.25), hand pointing down, closing axis along world x: solved by
+    # enpire.world.robots.ik.solve_pose(Jaco(), (0.4, 0, 0.25)); test_robots checks it still holds.
+    home_qpos = (0.1894, 2.7014, 4.905, 0.2969, -1.0982, -1.0845)
 
     def build(self) -> mjcf.RootElement:
         arm, hand = JacoArm(), JacoHand()
@@ -50,11 +53,11 @@ class Jaco(RobotBuilder):
             hroot.actuator.add("position", name=f"grip_{i + 1}", joint=joint, kp=5.0,
                                ctrlrange=list(FINGER_RANGE), forcerange=[-1.5, 1.5])
         pinch = hand.pinch_site
-        # dm-control's pinch site has z pointing back into the hand; the tcp flips it to point out.
-        quat = list(pinch.quat) if pinch.quat is not None else [1.0, 0.0, 0.0, 0.0]
-        flipped = np.zeros(4)
-        mujoco.mju_mulQuat(flipped, np.asarray(quat, dtype=float), np.array([0.0, 1.0, 0.0, 0.0]))
-        pinch.parent.add("site", name="tcp", pos=list(pinch.pos), quat=list(flipped), size=[0.008],
+        # dm-control's pinch site already has the enpire tool-frame convention: z points out of the
+        # hand (toward the fingertips) and x along the closing axis (finger 1 against fingers 2 and 3).
+        # The tcp keeps that frame and sits TCP_INSET closer to the palm, between the fingertip pads.
+        pos = np.asarray(pinch.pos, dtype=float) + np.array([0.0, 0.0, TCP_INSET_M])  # hand z points to the palm
+        pinch.parent.add("site", name="tcp", pos=pos.tolist(), quat=list(pinch.quat), size=[0.008],
                          rgba=[1, 0.2, 0.2, 0.6])
         for geom in root.find_all("geom"):
             geom.contype, geom.conaffinity = 2, 1

@@ -92,6 +92,16 @@ def yaw_quat(yaw: float) -> np.ndarray:
     return np.array([math.cos(yaw / 2), 0.0, 0.0, math.sin(yaw / 2)])
 
 
+ZERO3 = (0.0, 0.0, 0.0)
+
+
+def dist3(a: np.ndarray | tuple[float, ...], b: np.ndarray | tuple[float, ...]) -> float:
+    """Euclidean distance of two 3-vectors; a fraction of np.linalg.norm's cost on tiny arrays."""
+    ax, ay, az = a.tolist() if isinstance(a, np.ndarray) else a
+    bx, by, bz = b.tolist() if isinstance(b, np.ndarray) else b
+    return math.sqrt((ax - bx) ** 2 + (ay - by) ** 2 + (az - bz) ** 2)
+
+
 class TaskPhysics:
     """MuJoCo model and data of one composed scene. Subclasses add only named state queries."""
 
@@ -99,28 +109,39 @@ class TaskPhysics:
         self.model = model
         self.data = data
         self.robot = robot
+        # Name -> id caches, one per object kind, and name -> bound query: these lookups run several
+        # times per control step (observation, shaping reward, verifier), so each is one dict get.
+        self._ids: dict[mujoco.mjtObj, dict[str, int]] = {}
+        self._bodies = self._ids.setdefault(mujoco.mjtObj.mjOBJ_BODY, {})
+        self._sites = self._ids.setdefault(mujoco.mjtObj.mjOBJ_SITE, {})
+        self._queries: dict[str, object] = {}
+        self._vel6 = np.zeros(6)
 
     # -- the verifier's entry point -------------------------------------------------------
     def quantity(self, name: str) -> float:
         """Value of a named state quantity (a method of the subclass)."""
-        fn = getattr(self, name, None)
-        if fn is None or not callable(fn):
-            raise KeyError(f"state quantity {name!r}: not a method of {type(self).__name__}")
+        fn = self._queries.get(name)
+        if fn is None:
+            fn = getattr(self, name, None)
+            if fn is None or not callable(fn):
+                raise KeyError(f"state quantity {name!r}: not a method of {type(self).__name__}")
+            self._queries[name] = fn
         return float(fn())
 
     # -- helpers --------------------------------------------------------------------------
     def _id(self, kind: mujoco.mjtObj, name: str) -> int:
-        cache = self.__dict__.setdefault("_ids", {})
-        i = cache.get((kind, name))
+        cache = self._ids.setdefault(kind, {})
+        i = cache.get(name)
         if i is None:
             i = mujoco.mj_name2id(self.model, kind, name)
             if i < 0:
                 raise KeyError(f"{kind.name} {name!r} not in the scene")
-            cache[(kind, name)] = i
+            cache[name] = i
         return i
 
     def body_id(self, name: str) -> int:
-        return self._id(mujoco.mjtObj.mjOBJ_BODY, name)
+        i = self._bodies.get(name)
+        return self._id(mujoco.mjtObj.mjOBJ_BODY, name) if i is None else i
 
     def body_pos(self, name: str) -> np.ndarray:
         return self.data.xpos[self.body_id(name)]
@@ -129,7 +150,8 @@ class TaskPhysics:
         return self.data.xmat[self.body_id(name)].reshape(3, 3)
 
     def site_pos(self, name: str) -> np.ndarray:
-        return self.data.site_xpos[self._id(mujoco.mjtObj.mjOBJ_SITE, name)]
+        i = self._sites.get(name)
+        return self.data.site_xpos[self._id(mujoco.mjtObj.mjOBJ_SITE, name) if i is None else i]
 
     def geom_pos(self, name: str) -> np.ndarray:
         return self.data.geom_xpos[self._id(mujoco.mjtObj.mjOBJ_GEOM, name)]
@@ -158,13 +180,19 @@ class TaskPhysics:
 
     def ee_yaw(self) -> float:
         """Heading of the jaw axis about world z, in (-pi/2, pi/2] (the jaws are symmetric)."""
-        x = self.ee_xmat()[:, 0]
-        yaw = math.atan2(-x[1], -x[0])
+        x = self.data.site_xmat[self.robot.ee_site]  # row-major: the x axis is entries 0, 3, 6
+        yaw = math.atan2(-float(x[3]), -float(x[0]))
         return (yaw + math.pi / 2) % math.pi - math.pi / 2
 
     def ee_vel(self) -> np.ndarray:
-        """Linear velocity of the tool centre point, world frame."""
-        return self.robot.ee_linvel(self.model, self.data)
+        """Linear velocity of the tool centre point, world frame (a fresh array)."""
+        mujoco.mj_objectVelocity(self.model, self.data, mujoco.mjtObj.mjOBJ_SITE, self.robot.ee_site, self._vel6, 0)
+        return self._vel6[3:].copy()
+
+    def ee_speed_now(self) -> float:
+        """|ee_vel()| without allocating (a per-step helper for state queries)."""
+        mujoco.mj_objectVelocity(self.model, self.data, mujoco.mjtObj.mjOBJ_SITE, self.robot.ee_site, self._vel6, 0)
+        return dist3(self._vel6[3:], ZERO3)
 
     def grip_opening(self) -> float:
         """Distance between the jaws (m), or the hand's closure measure for other grippers."""

@@ -8,7 +8,7 @@ from collections.abc import Mapping
 import mujoco
 import numpy as np
 
-from enpire.world.tasks.base import Task, TaskPhysics, register_task, yaw_quat
+from enpire.world.tasks.base import Task, TaskPhysics, dist3, register_task, yaw_quat
 
 HANDLE_TARGET_OPENING = 0.15  # m, only for shaping; success is conf/done/drawer.yaml's business
 
@@ -17,10 +17,10 @@ class DrawerPhysics(TaskPhysics):
     """Named state queries of the drawer scene."""
 
     def drawer_opening(self) -> float:
-        return float(np.clip(self.joint_qpos("drawer_slide"), 0.0, 0.3))
+        return min(max(self.joint_qpos("drawer_slide"), 0.0), 0.3)
 
     def handle_distance(self) -> float:
-        return float(min(np.linalg.norm(self.ee_pos() - self.site_pos("handle_centre")), 2.0))
+        return min(dist3(self.ee_pos(), self.site_pos("handle_centre")), 2.0)
 
     def pull_axis(self) -> np.ndarray:
         """Unit vector along which the drawer opens (world frame, horizontal)."""
@@ -44,10 +44,10 @@ class Drawer(Task):
 
     def observe(self, physics: TaskPhysics) -> dict[str, np.ndarray]:
         assert isinstance(physics, DrawerPhysics)
-        axis = physics.pull_axis()
+        m = physics.data.xmat[physics.body_id("cabinet")]  # row-major; pull axis = -(column 0)
         return {
             "handle_pos": physics.site_pos("handle_centre").copy(),
-            "drawer_yaw": np.array([math.atan2(-axis[1], -axis[0])]),
+            "drawer_yaw": np.array([math.atan2(float(m[3]), float(m[0]))]),
             "drawer_opening": np.array([physics.drawer_opening()]),
         }
 

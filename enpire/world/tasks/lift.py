@@ -12,7 +12,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from enpire.world.tasks.base import Task, TaskPhysics, register_task, yaw_quat
+from enpire.world.tasks.base import Task, TaskPhysics, dist3, register_task, yaw_quat
 
 CUBE_HALF = 0.025  # m, = lift.xml
 
@@ -25,15 +25,15 @@ class LiftPhysics(TaskPhysics):
 
     def cube_yaw(self) -> float:
         """Heading of the cube about world z, folded into [-pi/4, pi/4) (a cube has 4-fold symmetry)."""
-        m = self.body_xmat("cube")
-        yaw = math.atan2(m[1, 0], m[0, 0])
+        m = self.data.xmat[self.body_id("cube")]  # row-major 3x3
+        yaw = math.atan2(float(m[3]), float(m[0]))
         return (yaw + math.pi / 4) % (math.pi / 2) - math.pi / 4
 
     def object_height(self) -> float:
-        return float(np.clip(self.body_pos("cube")[2], 0.0, 1.0))
+        return min(max(float(self.body_pos("cube")[2]), 0.0), 1.0)
 
     def object_to_gripper(self) -> float:
-        return float(min(np.linalg.norm(self.body_pos("cube") - self.ee_pos()), 2.0))
+        return min(dist3(self.body_pos("cube"), self.ee_pos()), 2.0)
 
 
 @register_task

@@ -10,6 +10,7 @@ only while the tip is inside the hole's footprint (a peg beside the fixture is n
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 
 import mujoco
@@ -36,13 +37,16 @@ class PegInsertPhysics(TaskPhysics):
         return self.site_pos("peg_tip").copy()
 
     def peg_lateral_error(self) -> float:
-        return float(min(np.linalg.norm(self.peg_tip()[:2] - self.hole_pos()[:2]), 1.0))
+        tx, ty, _ = self.site_pos("peg_tip").tolist()
+        hx, hy, _ = self.site_pos("hole_rim").tolist()
+        return min(math.hypot(tx - hx, ty - hy), 1.0)
 
     def peg_depth(self) -> float:
-        tip, hole = self.peg_tip(), self.hole_pos()
-        if np.any(np.abs(tip[:2] - hole[:2]) > HOLE_HALF):
+        tx, ty, tz = self.site_pos("peg_tip").tolist()
+        hx, hy, hz = self.site_pos("hole_rim").tolist()
+        if abs(tx - hx) > HOLE_HALF or abs(ty - hy) > HOLE_HALF:
             return 0.0
-        return float(np.clip(hole[2] - tip[2], 0.0, 0.06))
+        return min(max(hz - tz, 0.0), 0.06)
 
 
 @register_task

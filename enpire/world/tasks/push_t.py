@@ -39,12 +39,12 @@ class PushTPhysics(TaskPhysics):
         return self.body_pos("block")[:2].copy()
 
     def block_yaw(self) -> float:
-        m = self.body_xmat("block")
-        return math.atan2(m[1, 0], m[0, 0])
+        m = self.data.xmat[self.body_id("block")]  # row-major 3x3
+        return math.atan2(float(m[3]), float(m[0]))
 
     def block_pos_error(self) -> float:
-        err = float(np.linalg.norm(self.block_xy() - np.asarray(TARGET_XY)))
-        return min(err, 1.0)
+        x, y = self.body_pos("block")[:2].tolist()
+        return min(math.hypot(x - TARGET_XY[0], y - TARGET_XY[1]), 1.0)
 
     def block_yaw_error(self) -> float:
         return min(abs(wrap_angle(self.block_yaw() - TARGET_YAW)), math.pi)

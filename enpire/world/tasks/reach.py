@@ -6,17 +6,17 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from enpire.world.tasks.base import Task, TaskPhysics, register_task
+from enpire.world.tasks.base import Task, TaskPhysics, dist3, register_task
 
 
 class ReachPhysics(TaskPhysics):
     """Named state queries of the reach scene."""
 
     def ee_to_target(self) -> float:
-        return float(min(np.linalg.norm(self.ee_pos() - self.site_pos("target")), 2.0))
+        return min(dist3(self.ee_pos(), self.site_pos("target")), 2.0)
 
     def ee_speed(self) -> float:
-        return float(min(np.linalg.norm(self.ee_vel()), 10.0))
+        return min(self.ee_speed_now(), 10.0)
 
 
 @register_task
