@@ -1,0 +1,147 @@
+"""The operator's control channel of a session: a directory, no server.
+
+Layout of `<supervision.control_root>/<session_id>/` (session_id = the MLflow run id of the session run):
+  session.json     who owns the directory (pid, start time); ctl refuses unknown sessions
+  state.json       what the loop last said about itself (running | paused | ended, held approvals)
+  estop.flag       one byte, mmap'ed by every station: 0 = run, 1 = stop the robot now
+  estop.json       when the flag was written (wall clock), by whom
+  commands/        one JSON file per command, written atomically (tmp file + rename), read in name order
+
+Why a directory: it works across processes (ctl, the runner, station workers) with nothing to start, survives a
+crashed runner for inspection, and a rename is atomic on POSIX, so the loop never reads half a command. The
+estop does not go through the loop at all: stations read the mmap'ed byte at every control step (a memory read,
+~0.05 us), so their robots stop within one control step whatever the loop is doing.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import mmap
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+ESTOP_ENV = "ENPIRE_ESTOP_FLAG"  # path of the flag file; stations (inline or worker processes) map it at creation
+VERBS = ("pause", "resume", "stop", "estop", "approve", "reject")
+_NO_FLAG = bytes(1)  # stands in for the flag when a station runs outside a controlled session
+
+
+def control_dir(root: str | Path, session_id: str) -> Path:
+    return Path(root) / session_id
+
+
+def write_json_atomic(path: Path, doc: dict[str, Any]) -> None:
+    """Write `doc` so that a reader sees the old file or the new one, never a torn one."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{time.monotonic_ns()}.tmp")
+    tmp.write_text(json.dumps(doc, sort_keys=True))
+    os.replace(tmp, path)
+
+
+def estop_flag(path: str | None = None) -> Any:
+    """The station's view of the estop flag: an object whose `[0]` is nonzero once estop was sent.
+
+    A read-only shared mmap of the 1-byte file, so the ctl's write is visible at the next read in every
+    process; without a controlled session a constant zero byte (the check costs the same).
+    """
+    path = path if path is not None else os.environ.get(ESTOP_ENV)
+    if not path:
+        return _NO_FLAG
+    try:
+        with open(path, "rb") as fh:
+            return mmap.mmap(fh.fileno(), 1, access=mmap.ACCESS_READ)
+    except (OSError, ValueError) as error:
+        log.warning("estop flag %s cannot be mapped (%s); this station ignores estop", path, error)
+        return _NO_FLAG
+
+
+def send(directory: Path, verb: str, **args: Any) -> Path:
+    """Queue one command for the session owning `directory` (the estop flag is also set at once)."""
+    if verb not in VERBS:
+        raise ValueError(f"command: got {verb!r}; expected one of {', '.join(VERBS)}")
+    doc: dict[str, Any] = {"verb": verb, "sent_at": time.time(), "pid": os.getpid(), **args}
+    if verb == "estop":
+        flag = directory / "estop.flag"
+        with open(flag, "r+b") as fh:
+            written_at = time.time()
+            fh.write(b"\x01")
+            fh.flush()
+        write_json_atomic(directory / "estop.json", {"written_at": written_at, "pid": os.getpid()})
+        doc["written_at"] = written_at
+    commands = directory / "commands"
+    name = f"{time.time_ns():020d}-{os.getpid()}-{verb}.json"
+    write_json_atomic(commands / name, doc)
+    return commands / name
+
+
+class ControlChannel:
+    """The session's end of the channel: creates the directory, reads commands, publishes its state."""
+
+    def __init__(self, root: str | Path, session_id: str, poll_s: float = 0.1) -> None:
+        self.dir = control_dir(root, session_id).resolve()
+        self.poll_s = poll_s
+        self._next_poll = 0.0
+        (self.dir / "commands").mkdir(parents=True, exist_ok=True)
+        (self.dir / "done").mkdir(exist_ok=True)
+        self.flag_path = self.dir / "estop.flag"
+        self.flag_path.write_bytes(b"\x00")
+        write_json_atomic(self.dir / "session.json", {"session_id": session_id, "pid": os.getpid(),
+                                                       "started_at": time.time()})
+        self.publish("running")
+        self._old_env = os.environ.get(ESTOP_ENV)
+        os.environ[ESTOP_ENV] = str(self.flag_path)  # stations created from now on (and their restarts) map it
+
+    def estop_written_at(self) -> float | None:
+        try:
+            return float(json.loads((self.dir / "estop.json").read_text())["written_at"])
+        except (OSError, ValueError, KeyError):
+            return None
+
+    def poll(self, now: float) -> list[dict[str, Any]]:
+        """Commands that arrived since the last poll, oldest first (at most every poll_s seconds)."""
+        if now < self._next_poll:
+            return []
+        self._next_poll = now + self.poll_s
+        out = []
+        for entry in sorted(os.scandir(self.dir / "commands"), key=lambda e: e.name):
+            if entry.name.startswith(".") or not entry.name.endswith(".json"):
+                continue
+            try:
+                doc = json.loads(Path(entry.path).read_text())
+            except (OSError, ValueError) as error:
+                log.warning("control command %s unreadable (%s); ignored", entry.name, error)
+                doc = None
+            os.replace(entry.path, self.dir / "done" / entry.name)
+            if isinstance(doc, dict) and doc.get("verb") in VERBS:
+                out.append(doc)
+        return out
+
+    def publish(self, state: str, **extra: Any) -> None:
+        write_json_atomic(self.dir / "state.json", {"state": state, "updated_at": time.time(), **extra})
+
+    def close(self, stopped_by: str) -> None:
+        self.publish("ended", stopped_by=stopped_by)
+        if self._old_env is None:
+            os.environ.pop(ESTOP_ENV, None)
+        else:
+            os.environ[ESTOP_ENV] = self._old_env
+
+
+def estop_stop(station: Any, step: int, started_at: float, previous_check_at: float) -> Any:
+    """Stop the station's robot now (the envelope's safe stop) and describe it as a SafetyEvent `estop`.
+
+    value = wall-clock time the flag was seen; the detail carries the rollout's start time, so a reader can
+    compute the mean control-step duration; `previous_check_at` is the wall time just before the previous read
+    of the flag (which found it unset): a flag written after it is seen at the next step, so
+    previous_check_at <= written_at <= seen_at proves at most one control step ran after the write.
+    """
+    from enpire.world.api import SafetyEvent
+
+    seen_at = time.time()
+    station._envelope.stop(station.scene.data)
+    return SafetyEvent(kind="estop", step=step, value=seen_at, limit=None,
+                       detail=json.dumps({"seen_at": seen_at, "rollout_started_at": started_at, "step": step,
+                                          "previous_check_at": previous_check_at}))

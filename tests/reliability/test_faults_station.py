@@ -1,0 +1,64 @@
+"""A station worker process killed mid-session (SIGKILL from outside): trial `crash`, worker restarted."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.fleet.support import migrated_store, store
+from tests.reliability.ctl_support import ctl, figure, finish, start_session, wait_state
+from tests.reliability.support import add_figure
+
+__all__ = ["migrated_store", "store"]
+
+
+def children(pid: int) -> list[int]:
+    out: list[int] = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        text = (task / "children").read_text().split()
+        out += [int(c) for c in text]
+    return out
+
+
+def station_workers(pid: int) -> list[int]:
+    """The session's station processes: executor=local starts them from a forkserver child of the session."""
+    found = []
+    for child in children(pid):
+        try:
+            cmdline = Path(f"/proc/{child}/cmdline").read_bytes()
+        except OSError:
+            continue
+        if b"forkserver" in cmdline:
+            found += children(child)
+    return found
+
+
+@pytest.mark.slow
+def test_killed_station_worker_is_restarted_and_its_trial_recorded_as_crash(store: list[str],
+                                                                             tmp_path: Path) -> None:
+    proc = start_session(tmp_path, store, "executor=local", "fleet=2", "budget=smoke", "budget.iterations=200",
+                         "budget.trials=2000", "budget.robot_seconds=100000", "budget.wall_clock_s=240")
+    session_id, _ = wait_state(tmp_path, proc, lambda s: s.get("in_flight", 0) >= 2 and s.get("trials", 0) >= 2)
+    workers = station_workers(proc.pid)
+    assert len(workers) == 2, workers
+    kills = 0
+    for pid in workers:  # both stations, one after the other, each while it runs trials
+        os.kill(pid, signal.SIGKILL)
+        kills += 1
+        time.sleep(1.5)
+    wait_state(tmp_path, proc, lambda s: s.get("in_flight", 0) >= 2, timeout=120)
+    assert ctl(tmp_path, "stop", session_id).returncode == 0
+    code, summary, out = finish(proc)
+    assert code == 0, out[-3000:]
+    assert summary["stopped_by"] == "operator_stop"
+    assert int(summary["station_restarts"]) == kills
+    assert int(summary["crashes"]) <= kills  # a worker killed between two trials loses no trial
+    assert summary["faulty_stations"] == "0"
+    add_figure("faults injected", kills)
+    add_figure("faults survived", kills)
+    figure("station_kills_survived", kills)
+    figure("station_kill_trials_crashed", int(summary["crashes"]))
