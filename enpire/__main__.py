@@ -34,6 +34,14 @@ def _app(cfg: DictConfig) -> int:
     hc = HydraConfig.get()
     overrides = tuple(hc.overrides.task)
     spec = spec_from_config(cfg, overrides)
+    if spec.resume:  # continue a session: its ORIGINAL spec, refused (exit 2) if /done or safety code changed
+        from enpire.track.resume_spec import resume_spec
+
+        try:
+            spec = resume_spec(spec)
+        except SpecError as error:
+            print(f"enpire: {error.render()}", file=sys.stderr)
+            sys.exit(EXIT_INVALID_SPEC)
     multirun = hc.mode == RunMode.MULTIRUN
     context = SessionContext(
         run_dir=hc.runtime.output_dir,

@@ -21,9 +21,11 @@ from enpire.agent.intake import normalise, rejection
 from enpire.agent.proposal import proposal_schema
 from enpire.agent.team import Member, Team
 from enpire.agent.tree import Evaluation, IdeaTree
+from enpire.control_session import open_control
 from enpire.fleet.budget import BudgetLedger
 from enpire.fleet.executor import STATION_FACTORY, make_executor
 from enpire.fleet.scheduler import Scheduler
+from enpire.fleet.trainer_slot import TrainerSlot, iteration_run_opener
 from enpire.progress import Progress, Snapshot
 from enpire.spec import fingerprint
 from enpire.spec.errors import EXIT_INTEGRITY, IntegrityError
@@ -77,6 +79,7 @@ class Session:
         self.schema = proposal_schema(spec.policy)
         self.executor = make_executor(spec, station_factory)
         self.scheduler = Scheduler(spec, self.executor, self.ledger, Path(context.run_dir) / "trials")
+        self.trainer = TrainerSlot(spec, self.ledger, Path(context.run_dir) / "trainer")  # bc: trained first
         self.progress = Progress(f"enpire {spec.task.name} fleet={spec.fleet}", live)
         self.next_index = 0
         self.stopped_by: str | None = None
@@ -86,6 +89,9 @@ class Session:
         self.last_line = ""
         self.crashes = 0
         self.tracker = None
+        self.journal = None  # enpire.track.journal.Journal, set by open_tracking: every trial made durable
+        self.control = None  # operator control (enpire.control_session), opened once the run id is known
+        self.paused = False
 
     # ---- agents ------------------------------------------------------------------------------
     def _budgets(self) -> Budgets:
@@ -97,7 +103,8 @@ class Session:
 
     def _start_calls(self) -> None:
         for member in self.team.ready():
-            if self.scheduler.undispatched() >= max(1, self.spec.fleet - len(self.executor.faulty())):
+            if self.scheduler.undispatched() >= max(1, self.spec.fleet - len(self.executor.faulty())) \
+                    and not self.trainer.wants_work(self.scheduler.queue):  # an idle trainer asks for a recipe
                 return  # enough queued work: ask later, with more results known
             if self.ledger.blocking_iteration() is not None:
                 return
@@ -132,14 +139,21 @@ class Session:
             return
         candidate, key = normalise(reply.proposal, self.spec, parents)
         trials = int(reply.proposal.get("trials") or self.spec.agent.trials_per_candidate)
-        self.scheduler.add(Evaluation(
+        ev = Evaluation(
             index=index, agent=member.name, branch=member.agent.branch, parent=reply.proposal.get("parent"),
             hypothesis=reply.proposal["hypothesis"], candidate=candidate, key=key, trials_wanted=trials,
-            borrowed_from=reply.proposal.get("borrowed_from"), tokens=reply.tokens))
+            borrowed_from=reply.proposal.get("borrowed_from"), tokens=reply.tokens)
+        if self.control is not None and self.control.hold(ev, member, reply.proposal):
+            return  # supervision.approve=code: waits for `enpire.ctl approve`
+        self.scheduler.add(ev)
         member.outstanding += 1
+        if self.journal is not None:
+            self.journal.proposal(ev)
 
     def _closed(self, summary: IterationSummary, records: list, member: Member | None) -> None:
         raised = summary.index in self.tree.raised_best
+        if self.journal is not None:
+            self.journal.iteration(summary, raised)
         if self.tracker is not None:
             self.tracker.log_iteration(summary, records, raised)
             metrics = {**self.ledger.totals(), "best_success_rate": self.tree.best()[0]}
@@ -167,7 +181,7 @@ class Session:
             return "done"
         if len(self.executor.faulty()) >= self.spec.fleet:
             return "fleet: every station is faulty"
-        if self.scheduler.in_flight() or self.team.in_flight():
+        if self.scheduler.in_flight() or self.team.in_flight() or self.trainer.busy():
             return None
         if self.scheduler.undispatched():
             return self.scheduler.blocked_by
@@ -194,6 +208,8 @@ class Session:
             if now >= next_check:
                 check_integrity(self.spec)
                 next_check = now + INTEGRITY_EVERY_S
+            if self.control is not None:
+                self.control.step(self, now)  # operator commands: pause/resume/stop/estop/approve
             for member, reply in self.team.finished(now):
                 if self.stopped_by is None:
                     self._take_reply(member, reply)
@@ -201,8 +217,9 @@ class Session:
                     self.ledger.release("iterations", 1)
                     self.ledger.charge("tokens", reply.tokens)
                     member.tokens += reply.tokens
-            if self.stopped_by is None:
+            if self.stopped_by is None and not self.paused:
                 self._start_calls()
+                self.trainer.pump(self.scheduler.queue, iteration_run_opener(self.tracker))
                 self.scheduler.dispatch()
                 self.stopped_by = self._should_stop()
             if self.stopped_by is not None and not self.scheduler.in_flight() and not self.team.in_flight():
@@ -210,6 +227,9 @@ class Session:
             timeout = 0.02 if self.team.in_flight() else 0.25
             for ev, record in self.scheduler.collect(timeout):
                 self.crashes += record.outcome == "crash"
+                if self.journal is not None:
+                    self.journal.trial(ev, record)
+                self.trainer.note(ev, record)
                 if self.tree.add_record(ev.key, record) and self.done_at is None:
                     used = self.ledger.totals()
                     self.done_at = {"time_to_done_s": time.monotonic() - self.t0,
@@ -217,18 +237,19 @@ class Session:
                     self.stopped_by = "done"
             self._close_evaluations(final=False)
             self.progress.update(self._snapshot())
+        self.trainer.wait()  # a training job is never cut short: it is charged, its iteration closes untried
         self.loop_t1 = time.monotonic()
         self._close_evaluations(final=True)
 
     def run(self) -> int:
-        from enpire.track.writer import Tracker
+        from enpire.track.resume import open_tracking
 
         code = 0
         with self.progress:
             try:
                 check_integrity(self.spec)
-                self.tracker = Tracker(self.spec, self.spec.session_name or Path(self.context.run_dir).name,
-                                       self.context.sweep_id, {"enpire.run_dir": self.context.run_dir})
+                self.tracker = open_tracking(self)  # a new session run, or the resumed one (resume=SESSION_ID)
+                self.control = open_control(self)  # before the stations start: they map its estop flag
                 self.executor.start()
                 self.loop_t0 = time.monotonic()
                 self._loop()
@@ -242,6 +263,8 @@ class Session:
                 self.loop_t1 = self.loop_t1 or time.monotonic()
                 self.executor.close()
                 self.team.close()
+                if self.control is not None:
+                    self.control.close(self)
             self.progress.update(self._snapshot(), force=True)
         return finish_session(self, code)
 

@@ -50,10 +50,15 @@ def rejection(proposal: Any, schema: dict[str, Any], valid_parents: dict[int, di
 
 def normalise(proposal: dict[str, Any], spec: ExperimentSpec,
               valid_parents: dict[int, dict[str, Any]]) -> tuple[dict[str, Any], str]:
-    """(canonical candidate, its key): missing params come from the parent's candidate or the defaults."""
+    """(canonical candidate, its key): missing params come from the parent's candidate or the defaults;
+    a bc recipe is completed from the policy's `train` defaults."""
     candidate = dict(proposal["candidate"])
     if candidate["kind"] == "params":
         parent = proposal.get("parent")
         base = valid_parents.get(parent, {}).get("params") if parent is not None else None
         candidate = {"kind": "params", "params": canonical_params(candidate["params"], spec.policy, base)}
+    elif candidate["kind"] == "bc":  # the full recipe, so equal effective recipes pool (and reuse a checkpoint)
+        from enpire.policy.recipe import resolve_recipe
+
+        candidate = {"kind": "bc", "recipe": resolve_recipe(spec, candidate.get("recipe"))}
     return candidate, candidate_key(candidate)

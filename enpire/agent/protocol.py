@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from enpire.agent.api import AgentReply, IterationSummary, ResearchState
+from enpire.agent.search_screen import next_chunk, plausible, prob_at_least
 from enpire.agent.space import candidate_key, canonical_params, smoothed_rate, standard_error
 from enpire.spec.model import AgentSpec, ExperimentSpec
 
@@ -97,6 +98,8 @@ class ProtocolAgent:
         return goal - 2.0 * math.sqrt(goal * (1.0 - goal) / max(1, trials))
 
     def _reevaluation(self) -> dict | None:
+        if self.config.get("screening", "fixed") == "sequential":
+            return self._sequential()
         goal, window = self.spec.done.min_success_rate, self.spec.done.window
         inc = self.incumbent()
         if inc is None:
@@ -120,6 +123,26 @@ class ProtocolAgent:
                                   f"{s.trials} successes, at the goal rate {goal:.2f}) with {n} more trials to "
                                   f"confirm it holds over the {window}-trial /done window.")
         return None
+
+    def _sequential(self) -> dict | None:
+        """Sequential screening (enpire.agent.search_screen): the most plausible /done candidate gets its next
+        chunk of trials; one whose posterior makes the goal implausible gets none (a fresh one is proposed)."""
+        goal, window = self.spec.done.min_success_rate, self.spec.done.window
+        drop = self.config.get("screen_drop", None)
+        confirm_drop = float(self.config.get("confirm_drop", 0.5))  # it had a full window: goal must be likely
+        live = [(prob_at_least(s.successes, s.trials, goal), s.trials, k, s) for k, s in self.stats.items()
+                if k not in self.pending and 0 < s.trials < 4 * window
+                and plausible(s.successes, s.trials, goal,
+                              confirm_drop if s.trials >= window else None if drop is None else float(drop))]
+        if not live:
+            return None
+        p, _, _key, s = max(live, key=lambda t: (t[0], t[1], t[2]))
+        n = next_chunk(s.trials, window)
+        stage = "confirm it over the /done window" if s.trials + n >= window else "screen it further"
+        return self._proposal(s.params, s.iteration, n, f"Re-evaluate a candidate still plausible for /done "
+                              f"({s.successes:.0f}/{s.trials} successes, P(rate >= {goal:.2f}) = {p:.2f}) with {n} "
+                              f"more trials to {stage}; a failure stops it early, so its lead is never trusted on "
+                              "noise.")
 
     def _proposal(self, params: dict[str, float], parent: int | None, trials: int, hypothesis: str,
                   borrowed_from: str | None = None) -> dict:

@@ -16,6 +16,7 @@ Strategy (config `conf/agent/search.yaml`), in the policy's parameter space scal
 - Borrowing: with chance `borrow_prob` a fresh proposal recentres the branch on another
   branch's best recipe when it beats this branch's incumbent beyond noise; recorded in
   `borrowed_from`.
+- policy=bc / policy=code: see enpire.agent.bc_recipes (recipe search; re-evaluating a given file).
 - Deterministic for a seed: all randomness comes from one numpy Generator seeded by
   (seed, agent index), so the same results in the same order give the same proposals.
 """
@@ -26,12 +27,21 @@ import math
 
 import numpy as np
 
-from enpire.agent.api import ResearchState
+from enpire.agent.api import AgentReply, ResearchState
+from enpire.agent.bc_recipes import strategy_for
 from enpire.agent.protocol import ProtocolAgent, Stats
 from enpire.agent.space import beats, candidate_key, canonical_params, describe_change, from_unit, to_unit
 from enpire.spec.model import AgentSpec, ExperimentSpec
 
 GROW, SHRINK, MAX_STD = 1.25, 0.9, 0.5
+
+
+def shaped(s: Stats) -> float:
+    """The surrogate CEM ranks by: raw success fraction, the failed share credited with how close those
+    trials' final task state came to the done thresholds (`Stats.progress`, 0..1). On one- or two-trial
+    screens 0/1 successes say little; "the drawer opened 0.12 of 0.15 m" says which way to move."""
+    raw = s.successes / s.trials if s.trials else 0.0
+    return raw + (1.0 - raw) * 0.9 * s.progress
 
 
 class SearchAgent(ProtocolAgent):
@@ -49,6 +59,12 @@ class SearchAgent(ProtocolAgent):
         self.proposed_rate: dict[str, float] = {}  # incumbent's estimate when each fresh one was proposed
         self.max_outstanding = max(1, self.population // 2)
         self.fresh_count = 0
+        self.strategy = strategy_for(spec, config)  # policy=bc: recipe search; policy=code: the given file
+
+    def propose(self, state: ResearchState) -> AgentReply:
+        if self.strategy is not None:
+            return self.strategy.propose(state)
+        return super().propose(state)
 
     def _fresh(self, state: ResearchState) -> dict:
         inc = self.incumbent()
@@ -87,7 +103,8 @@ class SearchAgent(ProtocolAgent):
                 hypothesis = f"Borrow branch {borrowed}'s best recipe and explore around it: " + hypothesis
         self.fresh_count += 1
         key = candidate_key({"kind": "params", "params": params})
-        self.proposed_rate[key] = inc[1].rate if inc else 0.0
+        best = self._best_shaped()
+        self.proposed_rate[key] = shaped(best) if best else 0.0
         return self._proposal(params, parent_it, self.config.trials_per_candidate, hypothesis, borrowed)
 
     def _maybe_borrow(self, state: ResearchState, inc: tuple[str, Stats] | None) -> str | None:
@@ -111,16 +128,22 @@ class SearchAgent(ProtocolAgent):
         self.mean = to_unit(params, self.spec.policy)
         return branch
 
+    def _best_shaped(self) -> Stats | None:
+        """The candidate CEM centres on: best shaped score (the noise-aware incumbent decides /done, not this)."""
+        known = [s for s in self.stats.values() if s.trials > 0]
+        return max(known, key=lambda s: (shaped(s), s.trials)) if known else None
+
     def _learn(self, key: str, stats: Stats) -> None:
         self.recent.append(key)
-        improved = stats.rate > self.proposed_rate.get(key, 0.0)
+        improved = shaped(stats) > self.proposed_rate.get(key, 0.0)
         self.step = np.clip(self.step * (GROW if improved else SHRINK), self.min_std, MAX_STD)
         window = [self.stats[k] for k in self.recent[-self.population:]]
-        inc = self.incumbent()
-        if inc is not None and inc[1] not in window:
-            window.append(inc[1])
-        window.sort(key=lambda s: s.score, reverse=True)
+        best = self._best_shaped()
+        if best is not None and best not in window:
+            window.append(best)
+        window.sort(key=shaped, reverse=True)
         elites = window[: max(1, math.ceil(self.elite_frac * len(window)))]
+        inc = self.incumbent()
         if inc is not None:  # noise-aware: an elite clearly worse than the incumbent does not pull the mean
             floor = inc[1].lcb(self.z)
             elites = [s for s in elites if s.rate >= floor] or [inc[1]]

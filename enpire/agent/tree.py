@@ -26,7 +26,7 @@ from enpire.spec.model import ExperimentSpec
 from enpire.world.api import TrialRecord
 
 KEEP_Z = 1.0
-NO_EVIDENCE = ("crash", "reset_failed")
+NO_EVIDENCE = ("crash", "reset_failed", "estopped")
 MAX_FAILURES_SHOWN = 3
 
 
@@ -47,10 +47,16 @@ class Evaluation:
     dispatched: int = 0
     records: list[TrialRecord] = field(default_factory=list)
     started: float = 0.0
+    closed_as: tuple[str, str] | None = None  # (decision, reason) fixed before any trial, e.g. training failed
 
     @property
     def complete(self) -> bool:
         return len(self.records) >= self.dispatched
+
+    @property
+    def ready(self) -> bool:
+        """May its trials be dispatched? A bc candidate first needs a checkpoint (enpire.fleet.trainer_slot)."""
+        return self.closed_as is None and (self.candidate.get("kind") != "bc" or bool(self.candidate.get("checkpoint")))
 
 
 class IdeaTree:
@@ -104,6 +110,8 @@ class IdeaTree:
         if n > 0 and beats(s, n, s0, n0, KEEP_Z):
             return "keep", f"pooled {s}/{n} beats the reference {s0}/{n0} by more than {KEEP_Z} s.e."
         outcomes = [r.outcome for r in ev.records]
+        if ev.closed_as is not None and not outcomes:
+            return ev.closed_as
         if not outcomes:
             return "discard", "the session stopped before any trial of it started"
         if all(o in NO_EVIDENCE for o in outcomes):
@@ -120,7 +128,8 @@ class IdeaTree:
         s, n = self.pooled(ev.key)
         failures = tuple(
             {"outcome": r.outcome, "reason": r.reason, "final_state": dict(r.final_state),
-             "safety_events": [e.__dict__ for e in r.safety_events]}
+             "safety_events": [e.__dict__ for e in r.safety_events],
+             **({"error": r.error[-2000:]} if r.error else {})}
             for r in recs if not r.pass_at_1)[:MAX_FAILURES_SHOWN]
         rate = sum(r.pass_at_1 for r in valid) / len(valid) if valid else 0.0
         summary = IterationSummary(

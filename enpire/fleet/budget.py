@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from enpire.spec.model import BudgetSpec
@@ -39,6 +40,7 @@ class BudgetLedger:
     used: dict[str, float] = field(default_factory=lambda: dict.fromkeys(KEYS, 0.0))
     reserved: dict[str, float] = field(default_factory=lambda: dict.fromkeys(KEYS, 0.0))
     charges: list[tuple[str, float]] = field(default_factory=list)
+    on_charge: Callable[[str, float], None] | None = None  # resume journal (enpire.track.journal)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def cap(self, key: str) -> float:
@@ -107,6 +109,8 @@ class BudgetLedger:
             self.used[key] += amount
             self.reserved[key] = max(0.0, self.reserved[key] - reserved)
             self.charges.append((key, amount))
+        if self.on_charge is not None:
+            self.on_charge(key, amount)
 
     def start_trial(self) -> None:
         self.reserve("trials", 1)

@@ -66,7 +66,7 @@ class Scheduler:
         started = 0
         self.blocked_by = None
         for station in self.executor.idle():
-            waiting = [e for e in self.queue if e.dispatched < e.trials_wanted]
+            waiting = [e for e in self.queue if e.dispatched < e.trials_wanted and e.ready]  # bc: trained first
             if not waiting:
                 break
             # re-evaluations (candidates with trials already) first: they are the ones close to /done

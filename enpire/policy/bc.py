@@ -18,29 +18,11 @@ import torch
 from enpire.policy.api import AttemptFeedback, Observation
 from enpire.policy.bc_model import BCNet
 from enpire.policy.dataset import Dataset, features, target_to_action
+from enpire.policy.recipe import DEFAULT_RECIPE, resolve_recipe  # noqa: F401 - re-exported for callers
 from enpire.spec.model import ExperimentSpec
 from enpire.world.api import Candidate
 
 log = logging.getLogger(__name__)
-
-DEFAULT_RECIPE: dict[str, Any] = {
-    "source_trials": "successes_and_demos", "demos": 16, "demo_noise": 0.02, "hidden_sizes": [128, 128],
-    "epochs": 30, "learning_rate": 3e-3, "batch_size": 256, "weight_decay": 0.0, "online": "none",
-    "dagger_rounds": 2, "dagger_episodes": 6,
-}
-
-
-def resolve_recipe(spec: ExperimentSpec | None, recipe: dict[str, Any] | None) -> dict[str, Any]:
-    """Defaults < the policy's `train` section < the agent's recipe; unknown keys are an error."""
-    out = dict(DEFAULT_RECIPE)
-    if spec is not None:
-        out.update({k: (list(v) if isinstance(v, tuple) else v) for k, v in dict(spec.policy.train).items()})
-    unknown = sorted(set(recipe or {}) - set(DEFAULT_RECIPE))
-    if unknown:
-        raise ValueError(f"candidate.recipe: unknown keys {unknown}; expected among {sorted(DEFAULT_RECIPE)}")
-    out.update(recipe or {})
-    return out
-
 
 def _loaders(data: Dataset, batch_size: int, seed: int) -> tuple[Any, Any]:
     from torch.utils.data import DataLoader, TensorDataset

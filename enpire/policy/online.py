@@ -22,7 +22,7 @@ import numpy as np
 
 from enpire.policy.bc import BCPolicy, train_bc
 from enpire.policy.dataset import Dataset
-from enpire.policy.demos import collect, scripted_candidate, scripted_spec
+from enpire.policy.demos import collect, demonstrator_params, scripted_candidate, scripted_spec
 from enpire.spec.model import ExperimentSpec
 from enpire.world.api import TrialRequest
 
@@ -74,7 +74,7 @@ def dagger(spec: ExperimentSpec, data: Dataset, recipe: dict[str, Any], out_dir:
     metrics: dict[str, float] = {}
     for r in range(rounds):
         learner = BCPolicy.load(checkpoint)
-        expert = make_policy(sspec, scripted_candidate())
+        expert = make_policy(sspec, scripted_candidate(demonstrator_params(sspec)))
         # every learner episode is kept: its failures are exactly the states the expert must correct
         fresh, stats = collect(spec, episodes, seed=seed * 1000 + 17 * (r + 1), actor=learner, labeller=expert,
                                only_success=False)

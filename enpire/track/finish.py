@@ -19,6 +19,12 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
+def _trainer_busy(s: Session, used: dict[str, float]) -> float:
+    """Wall seconds the trainer slot was busy (enpire.fleet.trainer_slot); the ledger's charge otherwise."""
+    trainer = getattr(s, "trainer", None)
+    return trainer.busy_seconds() if trainer is not None else used["trainer_seconds"]
+
+
 def session_summary(s: Session) -> dict[str, Any]:
     spec = s.spec
     used = s.ledger.totals()
@@ -43,12 +49,15 @@ def session_summary(s: Session) -> dict[str, Any]:
         "trainer_seconds": round(used["trainer_seconds"], 3), "wall_s": round(wall, 3),
         "loop_wall_s": round(loop_wall, 3), "mru": round(min(1.0, mru), 4),
         "mtu": round(used["tokens"] / (wall / 60.0), 3) if wall > 0 else 0.0,
-        "trainer_utilization": round(used["trainer_seconds"] / wall, 4) if wall > 0 else 0.0,
+        "trainer_utilization": round(min(1.0, _trainer_busy(s, used) / wall), 4) if wall > 0 else 0.0,
         "faulty_stations": len(s.executor.faulty()), "station_restarts": sum(s.executor.restarts()),
         "run_dir": s.context.run_dir,
     }
     for m in s.team.members:
         out[f"mtu.{m.name}"] = round(m.tokens / (wall / 60.0), 3) if wall > 0 else 0.0
+    trainer = getattr(s, "trainer", None)
+    if trainer is not None and trainer.jobs:  # bc sessions: how the trainer slot was used
+        out.update(trainer_jobs=trainer.jobs, trainer_overlap_s=round(trainer.overlap_s, 3))
     if s.done_at is not None:
         out.update({k: round(v, 3) for k, v in s.done_at.items()})
     return out

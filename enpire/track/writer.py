@@ -27,6 +27,7 @@ from typing import Any
 from enpire.agent.api import IterationSummary
 from enpire.spec.model import ExperimentSpec
 from enpire.track import records
+from enpire.track.retry import RETRY_WINDOW_S, disk_full_reason, is_disk_full, with_retry
 from enpire.track.store_init import ensure_store
 from enpire.world.api import TrialRecord
 
@@ -42,7 +43,8 @@ def _chunks(items: list[Any], size: int) -> list[list[Any]]:
 
 
 class Tracker:
-    def __init__(self, spec: ExperimentSpec, run_name: str, sweep: str | None, extra_tags: dict[str, str]) -> None:
+    def __init__(self, spec: ExperimentSpec, run_name: str, sweep: str | None, extra_tags: dict[str, str],
+                 resume_run_id: str | None = None) -> None:
         from mlflow.tracking import MlflowClient
 
         self.spec = spec
@@ -56,16 +58,24 @@ class Tracker:
             "enpire.agent_kind": spec.agent.kind, "enpire.fleet": str(spec.fleet),
             "enpire.done_sha256": spec.fingerprints.done_sha256,
             "enpire.safety_sha256": spec.fingerprints.safety_sha256,
-            "enpire.spec_sha256": spec.fingerprints.spec_sha256, **extra_tags,
+            "enpire.spec_sha256": spec.fingerprints.spec_sha256,
+            "enpire.overrides": " ".join(spec.overrides)[:records.MAX_TAG_CHARS] or "defaults", **extra_tags,
         }
         if sweep:
             tags["enpire.sweep"] = sweep
-        run = self.client.create_run(self.experiment_id, start_time=_now_ms(), tags=tags, run_name=run_name)
-        self.run_id: str = run.info.run_id
-        self._log_spec()
+        if resume_run_id:  # resume: reopen the SAME session run (enpire.track.resume); spec already logged
+            self.client.update_run(resume_run_id, status="RUNNING")
+            self.run_id: str = resume_run_id
+        else:
+            run = self.client.create_run(self.experiment_id, start_time=_now_ms(), tags=tags, run_name=run_name)
+            self.run_id = run.info.run_id
+            self._log_spec()
         self._queue: queue.Queue[Callable[[], None]] = queue.Queue()
         self._stop = threading.Event()
         self._errors: list[BaseException] = []
+        self.open_runs: dict[int, str] = {}  # iteration index -> run created before it closed (bc)
+        self.write_stats: dict[str, float] = {}  # retries through store outages (enpire.track.retry)
+        self.fatal: str | None = None  # set when writing cannot go on (disk full): the loop ends the session
         self._thread = threading.Thread(target=self._loop, name="enpire-mlflow", daemon=True)
         self._thread.start()
 
@@ -107,13 +117,25 @@ class Tracker:
             except queue.Empty:
                 return
             try:
-                op()
+                with_retry(op, self.write_stats)  # a locked/unreachable store: wait and retry, in order
             except Exception as error:  # keep writing the rest; surfaced at close()
                 log.exception("MLflow write failed")
                 self._errors.append(error)
+                if is_disk_full(error) and self.fatal is None:
+                    self.fatal = f"output disk full: MLflow write failed ({disk_full_reason(error)})"
 
     def log_iteration(self, it: IterationSummary, trials: list[TrialRecord], raised_best: bool) -> None:
         self._queue.put(lambda: self._write_iteration(it, list(trials), raised_best))
+
+    def open_iteration_run(self, index: int) -> str:
+        """Create iteration `index`'s run now (synchronously; called from the trainer thread) so training
+        can log into it before the iteration is recorded; `_write_iteration` then fills the same run."""
+        tags = {"enpire.kind": "iteration", "enpire.iteration": str(index), "mlflow.parentRunId": self.run_id,
+                "enpire.session": self.run_id}
+        run_id = self.client.create_run(self.experiment_id, start_time=_now_ms(), tags=tags,
+                                        run_name=f"iter-{index:04d}").info.run_id
+        self.open_runs[index] = run_id
+        return run_id
 
     def log_session_metrics(self, metrics: dict[str, float], step: int) -> None:
         stamp = _now_ms()
@@ -131,15 +153,20 @@ class Tracker:
 
         tags = records.iteration_tags(it, raised_best, self.sweep)
         tags["mlflow.parentRunId"] = self.run_id
-        run = self.client.create_run(self.experiment_id, start_time=_now_ms(), tags=tags,
-                                     run_name=f"iter-{it.index:04d}")
-        run_id = run.info.run_id
+        run_id = self.open_runs.get(it.index)  # bc: opened before its training (open_iteration_run)
+        if run_id is None:
+            run_id = self.client.create_run(self.experiment_id, start_time=_now_ms(), tags=tags,
+                                            run_name=f"iter-{it.index:04d}").info.run_id
+            self.open_runs[it.index] = run_id  # a retried write (store locked) fills the same run
         params = [Param(f"candidate.{k}", str(v)) for k, v in sorted(it.candidate.get("params", {}).items())]
-        self.client.log_batch(run_id, params=params[:100], tags=[RunTag("enpire.session", self.run_id)])
+        self.client.log_batch(run_id, params=params[:100],
+                              tags=[RunTag("enpire.session", self.run_id), *(RunTag(k, v) for k, v in tags.items())])
         self._write_metrics(run_id, records.iteration_metrics(it), it.index, _now_ms())
         with tempfile.TemporaryDirectory() as tmp:
             folder = Path(tmp)
             (folder / "candidate.json").write_text(json.dumps(it.candidate, indent=2, sort_keys=True))
+            if it.candidate.get("kind") == "code" and it.candidate.get("source"):
+                (folder / "candidate.py").write_text(str(it.candidate["source"]))
             (folder / "iteration.json").write_text(
                 json.dumps(records.iteration_document(it, raised_best), indent=2, default=str))
             rows = []
@@ -155,6 +182,7 @@ class Tracker:
             (folder / "trials.jsonl").write_text("\n".join(rows) + ("\n" if rows else ""))
             self.client.log_artifacts(run_id, str(folder))
         self.client.set_terminated(run_id, "FINISHED" if it.decision != "crash" else "FAILED", end_time=_now_ms())
+        self.open_runs.pop(it.index, None)
 
     # ---- end of session -------------------------------------------------------------------------
     def close(self, final_metrics: dict[str, float], step: int, tags: dict[str, str], idea_tree: list[dict],
@@ -163,12 +191,16 @@ class Tracker:
         from mlflow.entities import RunTag
 
         self._stop.set()
-        self._thread.join(timeout=60.0)
+        self._thread.join(timeout=RETRY_WINDOW_S + 60.0)  # it may be waiting out a store outage
         self._drain()
-        self._write_metrics(self.run_id, final_metrics, step, _now_ms())
-        self.client.log_batch(self.run_id, tags=[RunTag(k, v[:records.MAX_TAG_CHARS]) for k, v in tags.items()])
-        self.client.log_dict(self.run_id, {"iterations": idea_tree}, "idea_tree.json")
-        self.client.log_text(self.run_id, summary_text, "summary.txt")
-        self.client.set_terminated(self.run_id, status, end_time=_now_ms())
+        stats = self.write_stats
+        with_retry(lambda: self._write_metrics(self.run_id, final_metrics, step, _now_ms()), stats)
+        with_retry(lambda: self.client.log_batch(
+            self.run_id, tags=[RunTag(k, v[:records.MAX_TAG_CHARS]) for k, v in tags.items()]), stats)
+        with_retry(lambda: self.client.log_dict(self.run_id, {"iterations": idea_tree}, "idea_tree.json"), stats)
+        with_retry(lambda: self.client.log_text(self.run_id, summary_text, "summary.txt"), stats)
+        with_retry(lambda: self.client.set_terminated(self.run_id, status, end_time=_now_ms()), stats)
+        if stats:
+            log.warning("MLflow store outages survived: %s", stats)
         if self._errors:
             log.error("%d MLflow writes failed; first: %r", len(self._errors), self._errors[0])

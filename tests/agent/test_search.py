@@ -85,7 +85,7 @@ def test_search_improves_on_the_landscape_and_writes_a_hypothesis_for_every_prop
 
 
 def test_reevaluation_protocol_is_deterministic_and_noise_aware() -> None:
-    spec = _spec("agent.reevaluate_trials=16", "agent.trials_per_candidate=8")
+    spec = _spec("agent.reevaluate_trials=16", "agent.trials_per_candidate=8", "agent.screening=fixed")
     agent = make_agent(spec, index=0, seed=0)
     perfect = lambda params: 1.0 if params != _canon(spec, spec.policy.defaults()) else 0.25  # noqa: E731
     proposals, tree = drive(spec, [agent], 4, perfect)

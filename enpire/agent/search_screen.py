@@ -1,0 +1,53 @@
+"""Sequential, noise-aware screening: how many more trials a candidate deserves, if any.
+
+/done needs `done.window` consecutive trials of ONE candidate at `done.min_success_rate`, so a
+candidate is only worth trials while it can still plausibly be that candidate. After every
+evaluation the posterior of its success probability p (Beta(1 + s, 1 + f), a uniform prior) says
+how plausible `p >= goal` is. The prior itself puts `1 - goal` on it (0.05 for a 0.95 goal):
+
+- plausibility below the prior (`drop`, default the prior's own mass): the evidence is against it,
+  stop spending trials (one failure in one trial already does that: 0.0025 vs 0.05);
+- otherwise it gets the next chunk of a geometric schedule (1 -> 4 -> 16 -> window trials): a
+  failure stops a bad candidate after a few trials, a good one reaches the /done window with
+  few agent round-trips (each round-trip lets other work onto the stations).
+
+Pure functions, so the same rule serves the search agent and both baselines (a fair benchmark).
+"""
+
+from __future__ import annotations
+
+import math
+
+DEFAULT_SCHEDULE = (1, 4, 16)
+
+
+def prob_at_least(successes: float, trials: float, goal: float) -> float:
+    """P(p >= goal) under the Beta(1 + s, 1 + f) posterior of a candidate's success probability.
+
+    For integer parameters the Beta tail is a binomial sum: P(X >= g) = P(Bin(a + b - 1, g) <= a - 1).
+    """
+    if not 0.0 < goal < 1.0:
+        raise ValueError(f"goal: {goal!r}, expected a success rate strictly between 0 and 1")
+    n = max(0, round(trials))
+    s = min(n, max(0, round(successes)))
+    a, b = s + 1, n - s + 1
+    m = a + b - 1
+    return float(sum(math.comb(m, k) * goal**k * (1.0 - goal) ** (m - k) for k in range(a)))
+
+
+def plausible(successes: float, trials: float, goal: float, drop: float | None = None) -> bool:
+    """Is it still worth trials: is `p >= goal` at least as plausible as before any evidence?"""
+    floor = (1.0 - goal) if drop is None else drop
+    return prob_at_least(successes, trials, goal) >= floor - 1e-12
+
+
+def next_chunk(trials: int, window: int, schedule: tuple[int, ...] = DEFAULT_SCHEDULE, cap: int = 16) -> int:
+    """Trials to ask next for a candidate with `trials` so far: up to the next cumulative target.
+
+    Targets are `schedule` then `window`; past the window (its last trials fell short) `cap` more at
+    a time, so /done's sliding window can still fill with a run of successes.
+    """
+    for target in (*schedule, window):
+        if trials < target:
+            return target - trials
+    return cap

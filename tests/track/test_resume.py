@@ -1,0 +1,152 @@
+"""resume=SESSION_ID in-process: a session that dies mid-iteration continues from MLflow + its journal."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import queue
+import shutil
+from pathlib import Path
+
+import pytest
+from mlflow.tracking import MlflowClient
+
+from enpire import PROJECT_ROOT
+from enpire.atomic import append_line_durable, read_lines, write_text_atomic
+from enpire.spec import fingerprint
+from enpire.spec.errors import SpecError
+from enpire.track.journal import Journal
+from enpire.track.resume_spec import resume_spec
+from enpire.track.writer import Tracker
+from tests.fleet.support import ScriptedAgent, migrated_store, params_proposal, run, spec_of, store
+
+__all__ = ["migrated_store", "store"]
+
+
+class Killed(BaseException):
+    """Stands for SIGKILL in-process: not an Exception, so the session cannot record or summarise it."""
+
+
+def session_rows(uri: str, session_id: str) -> tuple[list[dict], list[dict], dict]:
+    """(trial rows of every live iteration run, iteration documents, session metrics) read back from MLflow."""
+    client = MlflowClient(tracking_uri=uri)
+    session = client.get_run(session_id)
+    children = client.search_runs([session.info.experiment_id],
+                                  filter_string=f"tags.mlflow.parentRunId = '{session_id}'")
+    rows, docs = [], []
+    for child in children:
+        assert child.info.status != "RUNNING", child.info.run_id
+        if child.data.tags["enpire.kind"] != "iteration":
+            continue
+        folder = Path(client.download_artifacts(child.info.run_id, "", str(Path(uri[10:]).parent / child.info.run_id)))
+        docs.append(json.loads((folder / "iteration.json").read_text()))
+        rows += [json.loads(x) for x in (folder / "trials.jsonl").read_text().splitlines() if x.strip()]
+    return rows, docs, session.data.metrics
+
+
+def kill_after_trials(monkeypatch: pytest.MonkeyPatch, n: int) -> list[str]:
+    """Make the session die right after the n-th trial is journalled (mid-iteration).
+
+    Like SIGKILL, the MLflow writer thread dies too: writes still queued are lost.
+    """
+    seen: list[str] = []
+    trackers: list[Tracker] = []
+    original, init = Journal.trial, Tracker.__init__
+
+    def tracker_init(self: Tracker, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
+        init(self, *args, **kwargs)
+        trackers.append(self)
+
+    def trial(self: Journal, ev, record) -> None:  # type: ignore[no-untyped-def]
+        original(self, ev, record)
+        seen.append(record.trial_id)
+        if len(seen) == n:
+            for tracker in trackers:
+                tracker._queue = queue.Queue()  # pending writes die with the process
+                tracker._stop.set()
+                tracker._thread.join()
+            raise Killed
+    monkeypatch.setattr(Journal, "trial", trial)
+    monkeypatch.setattr(Tracker, "__init__", tracker_init)
+    return seen
+
+
+def test_a_session_killed_mid_iteration_resumes_without_losing_or_repeating_a_trial(
+        store: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # flush_every_s=60: nothing reaches MLflow before the kill, so the closed iteration 0 must come from the journal
+    spec = spec_of(*store, "budget=smoke", "budget.iterations=3", "budget.trials=9", "tracking.flush_every_s=60")
+    agent = ScriptedAgent([params_proposal(spec, trials=3), params_proposal(spec, trials=3, pull_distance=0.2)],
+                          tokens=100)
+    seen = kill_after_trials(monkeypatch, 4)  # iteration 0 closed (3 trials), iteration 1 has 1 of 3
+    with pytest.raises(Killed):
+        run(spec, tmp_path / "first", agents=[agent])
+    monkeypatch.undo()
+    client = MlflowClient(tracking_uri=spec.tracking.uri)
+    session_id = client.search_runs([client.get_experiment_by_name(spec.experiment_name).experiment_id])[0].info.run_id
+    assert client.get_run(session_id).info.status == "RUNNING"  # what a kill leaves behind
+    experiment = client.get_run(session_id).info.experiment_id
+    torn = client.create_run(experiment, tags={"mlflow.parentRunId": session_id, "enpire.kind": "iteration"})
+    # ^ an iteration run a kill interrupted mid-write (no artifacts, still RUNNING)
+
+    resumed = resume_spec(dataclasses.replace(spec_of(*store, f"resume={session_id}"), overrides=()))
+    assert resumed.resume == session_id and resumed.budget.trials == 9  # the original spec, not today's default
+    agent2 = ScriptedAgent([params_proposal(spec, trials=3, pull_distance=0.21)], tokens=100)
+    code, summary, _ = run(resumed, tmp_path / "second", agents=[agent2])
+    assert code == 0 and summary["session_id"] == session_id
+    rows, docs, metrics = session_rows(spec.tracking.uri, session_id)
+    ids = [r["trial_id"] for r in rows]
+    assert len(ids) == len(set(ids)), "a trial was recorded twice"
+    assert set(seen) <= set(ids), "a trial finished before the kill was lost"
+    assert sorted(d["index"] for d in docs) == list(range(len(docs)))  # numbering continued
+    assert metrics["ledger.trials"] == len(rows) == int(summary["trials"])
+    assert metrics["ledger.robot_seconds"] == pytest.approx(sum(r["robot_seconds"] for r in rows), rel=1e-9)
+    assert metrics["ledger.iterations"] == len(docs) == 3  # budget.iterations=3: none refunded, none extra
+    assert metrics["ledger.tokens"] == sum(d["tokens"] for d in docs) == 300  # tokens neither refunded nor doubled
+    # iteration 0 is replayed to the new agent (its memory), the open iteration 1 closes with its pre-kill trial
+    assert [it.index for it in agent2.observed] == [0, 1, 2]
+    assert seen[3] in {r["trial_id"] for r in rows if r["iteration"] == 1}
+    assert agent2.observed[1].trials == 3 and agent2.states[0].iterations[0].index == 0
+    tags = client.get_run(session_id).data.tags
+    assert tags["enpire.resumed"] == "1" and tags["enpire.resume_1.recovered_from_journal"] == "1"
+    killed = client.get_run(torn.info.run_id)
+    assert killed.info.status == "KILLED" and killed.data.tags["enpire.kind"] == "iteration_killed"
+
+
+def test_resume_is_refused_with_exit_2_when_the_done_code_changed(
+        store: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    verifier = tmp_path / "verifier_copy.py"
+    shutil.copy(PROJECT_ROOT / "enpire/world/verifier.py", verifier)
+    monkeypatch.setattr(fingerprint, "DONE_SOURCES", (str(verifier),))
+    spec = spec_of(*store, "budget=smoke", "budget.iterations=1")
+    code, summary, _ = run(spec, tmp_path / "first", agents=[ScriptedAgent([params_proposal(spec, trials=1)])])
+    assert code == 0
+    verifier.write_text(verifier.read_text() + "\n# success is whatever I say\n")
+    with pytest.raises(SpecError) as error:
+        resume_spec(spec_of(*store, f"resume={summary['session_id']}"))
+    assert error.value.problems[0].path == "resume"
+    assert "done fingerprint" in str(error.value)
+
+
+def test_resume_of_an_unknown_run_names_the_id_and_the_store(store: list[str]) -> None:
+    with pytest.raises(SpecError, match="0123456789abcdef0123456789abcdef"):
+        resume_spec(spec_of(*store, "resume=0123456789abcdef0123456789abcdef"))
+
+
+def test_the_journal_skips_a_torn_last_line_and_atomic_writes_leave_old_or_new(tmp_path: Path) -> None:
+    path = tmp_path / "journal.jsonl"
+    append_line_durable(path, {"kind": "charge", "key": "tokens", "amount": 5.0})
+    with path.open("ab") as f:
+        f.write(b'{"kind": "charge", "key": "tok')  # the process died inside write()
+    assert read_lines(path) == [{"kind": "charge", "key": "tokens", "amount": 5.0}]
+    target = tmp_path / "state.json"
+    write_text_atomic(target, "old")
+
+    class Boom(Exception):
+        pass
+
+    with pytest.raises(Boom), pytest.MonkeyPatch.context() as mp:
+        mp.setattr("os.replace", lambda *a: (_ for _ in ()).throw(Boom()))
+        write_text_atomic(target, "new")
+    assert target.read_text() == "old" and [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+    write_text_atomic(target, "new")
+    assert target.read_text() == "new"
