@@ -148,7 +148,8 @@ class LocalExecutor:
             return []
         if kind == "error":
             log.error("%s", message[1])
-            return self._died(index, "station failed to start")
+            cause = str(message[1]).strip().splitlines()[-1][:300]
+            return self._died(index, f"station failed to start: {cause}")
         _, record, faulty = message
         self._clock.end(index)
         slot.state, slot.request = "ready", None

@@ -11,7 +11,7 @@ from typing import Any
 from enpire.spec.model import ExperimentSpec
 
 DEFAULT_RECIPE: dict[str, Any] = {
-    "source_trials": "successes_and_demos", "demos": 16, "demo_noise": 0.02, "hidden_sizes": [128, 128],
+    "source_trials": "successes_and_demos", "demos": 16, "demo_noise": 0.01, "hidden_sizes": [128, 128],
     "epochs": 30, "learning_rate": 3e-3, "batch_size": 256, "weight_decay": 0.0, "online": "none",
     "dagger_rounds": 2, "dagger_episodes": 6,
 }

@@ -12,8 +12,13 @@ arrays keyed by name; on drawer: ee_pos, ee_yaw, grip, joint_pos, joint_vel, han
 drawer_yaw, drawer_opening. `feedback` is None at the start of a trial, and on a retry has
 `.attempt`, `.reason` (the verifier's words) and `.quantities` (final task quantities).
 
-Strategy: move a set-point above the handle, descend onto it, close the gripper, then pull
-along the drawer's slide axis. On a retry it grasps a little lower and pulls further.
+Strategy: move a set-point above the handle, descend onto it, close the gripper firmly, then
+pull along the drawer's slide axis. The grasp point sits 1 cm past the handle centre (the
+fingers wrap the bar instead of catching its edge) and the pull aims 22 cm out, the tuned
+parameters of the scripted drawer baseline (docs/world.md). The set-point never leaves the
+station's workspace box (conf/safety/drawer.yaml, less a margin): a pull that runs into it
+would be a safety stop, not a stronger pull. On a retry (the world is not reset: the drawer
+may be part open) it grasps the handle where it now is, a little lower, and pulls again.
 """
 
 import numpy as np
@@ -21,11 +26,15 @@ import numpy as np
 DT = 0.02  # s per control step (the drawer task's control period)
 SPEED = {"approach": 0.35, "descend": 0.15, "pull": 0.25}  # m/s of the moving set-point
 CLOSE_S = 0.3  # s to close the gripper before pulling
+# the station's end-effector workspace box (conf/safety/drawer.yaml) less a 2.5 cm margin
+WORKSPACE_LOW = np.array([0.2, -0.35, 0.005]) + 0.025
+WORKSPACE_HIGH = np.array([0.72, 0.35, 0.5]) - 0.025
 
 
 class DrawerPolicy:
-    def __init__(self, grasp_height=0.0, approach_height=0.04, pull_distance=0.18, grip=0.6):
+    def __init__(self, grasp_height=0.0, grasp_depth=0.01, approach_height=0.04, pull_distance=0.22, grip=1.0):
         self.grasp_height = grasp_height
+        self.grasp_depth = grasp_depth
         self.approach_height = approach_height
         self.pull_distance = pull_distance
         self.grip = grip
@@ -33,16 +42,17 @@ class DrawerPolicy:
     def reset(self, obs, feedback=None):
         if feedback is not None:  # a retry: the previous pull slipped or stopped short
             self.grasp_height -= 0.005
-            self.pull_distance += 0.03
         self.yaw = float(obs["drawer_yaw"][0])
         axis = np.array([-np.cos(self.yaw), -np.sin(self.yaw), 0.0])  # the drawer opens along this
         handle = np.asarray(obs["handle_pos"], dtype=float)
-        self.grasp = handle + np.array([0.0, 0.0, self.grasp_height])
+        self.grasp = handle - axis * self.grasp_depth + np.array([0.0, 0.0, self.grasp_height])
         self.waypoints = {
             "approach": self.grasp + np.array([0.0, 0.0, 0.03 + self.approach_height]),
             "descend": self.grasp,
             "pull": self.grasp + axis * self.pull_distance,
         }
+        for name, point in self.waypoints.items():
+            self.waypoints[name] = np.clip(point, WORKSPACE_LOW, WORKSPACE_HIGH)
         self.setpoint = np.asarray(obs["ee_pos"], dtype=float).copy()
         self.phase, self.t_phase = "approach", 0.0
 

@@ -14,7 +14,7 @@ from enpire.policy.online import dagger, evaluate
 from enpire.spec import load_spec
 from enpire.world.api import Candidate
 
-EVAL_SEEDS = range(5000, 5006)
+EVAL_SEEDS = range(5000, 5012)  # 12 seeds: a stabler estimate than 6
 
 
 class RandomPolicy:
@@ -33,8 +33,9 @@ class RandomPolicy:
 @pytest.fixture(scope="module")
 def drawer_bc(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, Dataset]:
     spec = load_spec(["task=drawer", "policy=bc"])
-    data, stats = demos.collect(spec, 8, noise=0.01, seed=1)
-    assert stats.successes >= 4, f"the scripted demonstrator should mostly succeed: {stats}"
+    # the tuned demonstrator (demos.DEMONSTRATOR_PARAMS), only verified successes kept
+    data, stats = demos.collect(spec, 16, noise=0.01, seed=1)
+    assert stats.successes >= 14, f"the tuned scripted demonstrator should almost always succeed: {stats}"
     recipe = resolve_recipe(spec, {"epochs": 20, "online": "none"})
     ckpt, metrics = train_bc(data, recipe, tmp_path_factory.mktemp("bc"), seed=0)
     assert metrics["bc_train_loss"] < 0.5
@@ -57,7 +58,7 @@ def test_bc_beats_random_on_drawer(drawer_bc: tuple[str, Dataset]) -> None:
     bc = evaluate(spec, policy, EVAL_SEEDS)
     rnd = evaluate(spec, RandomPolicy(), EVAL_SEEDS)
     assert rnd.successes == 0
-    assert bc.successes >= 2, bc
+    assert bc.successes >= len(EVAL_SEEDS) // 3, bc  # at least 2 in 6, as before, on twice the seeds
     assert bc.mean_opening > rnd.mean_opening + 0.05, (bc, rnd)
 
 

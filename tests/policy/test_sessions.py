@@ -48,6 +48,7 @@ def test_code_session_from_user_file(tmp_path: Path) -> None:
     assert out.returncode == 0, out.stderr[-3000:]
     summary = parse(out.stdout)
     assert int(summary["trials"]) > 0 and int(summary["crashes"]) == 0
+    assert float(summary["best_success_rate"]) > 0.0  # the worked example really opens the drawer
     runs = iteration_runs(tmp_path, summary["session_id"])
     assert runs and all(r.data.tags["enpire.candidate_kind"] == "code" for r in runs)
     source = EXAMPLE.read_text()
