@@ -12,7 +12,7 @@ import logging
 import time
 from collections.abc import Callable
 from importlib import import_module
-from typing import Protocol
+from typing import Any, Protocol
 
 from enpire.spec.model import ExperimentSpec
 from enpire.world.api import Station, TrialRecord, TrialRequest
@@ -83,6 +83,33 @@ class BusyClock:
     def seconds(self) -> list[float]:
         now = time.monotonic()
         return [t + (now - s if s is not None else 0.0) for t, s in zip(self.total, self.since)]
+
+
+class SlotQueries:
+    """The Executor queries shared by backends that keep one slot per station.
+
+    A slot has `state` ("starting", "ready", "busy", ...) and `restarts`; the backend keeps
+    `_slots`, `_faulty` (index -> reason) and a BusyClock `_clock`.
+    """
+
+    _slots: list[Any]
+    _faulty: dict[int, str]
+    _clock: BusyClock
+
+    def idle(self) -> list[int]:
+        return [i for i, s in enumerate(self._slots) if s.state == "ready"]
+
+    def in_flight(self) -> int:
+        return sum(1 for s in self._slots if s.state == "busy")
+
+    def faulty(self) -> dict[int, str]:
+        return dict(self._faulty)
+
+    def busy_seconds(self) -> list[float]:
+        return self._clock.seconds()
+
+    def restarts(self) -> list[int]:
+        return [s.restarts for s in self._slots]
 
 
 class InlineExecutor:

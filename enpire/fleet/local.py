@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
 from typing import Any
 
-from enpire.fleet.executor import STATION_FACTORY, BusyClock, crash_record
+from enpire.fleet.executor import STATION_FACTORY, BusyClock, SlotQueries, crash_record
 from enpire.fleet.worker import worker_main
 from enpire.spec.model import ExperimentSpec
 from enpire.world.api import TrialRecord, TrialRequest
@@ -37,7 +37,7 @@ class _Slot:
     restarts: int = 0
 
 
-class LocalExecutor:
+class LocalExecutor(SlotQueries):
     def __init__(self, spec: ExperimentSpec, factory: str = STATION_FACTORY) -> None:
         self.size = spec.fleet
         self._spec = spec
@@ -89,21 +89,6 @@ class LocalExecutor:
             slot.process, slot.conn = None, None
 
     # ---- queries -----------------------------------------------------------------------------
-    def idle(self) -> list[int]:
-        return [i for i, s in enumerate(self._slots) if s.state == "ready"]
-
-    def in_flight(self) -> int:
-        return sum(1 for s in self._slots if s.state == "busy")
-
-    def faulty(self) -> dict[int, str]:
-        return dict(self._faulty)
-
-    def busy_seconds(self) -> list[float]:
-        return self._clock.seconds()
-
-    def restarts(self) -> list[int]:
-        return [s.restarts for s in self._slots]
-
     def pid(self, index: int) -> int | None:
         """The worker's process id (tests kill it to check crash recovery)."""
         process = self._slots[index].process

@@ -26,7 +26,7 @@ from typing import Any
 import ray
 from ray.exceptions import GetTimeoutError, RayActorError, RayError
 
-from enpire.fleet.executor import STATION_FACTORY, BusyClock, crash_record, load_factory
+from enpire.fleet.executor import STATION_FACTORY, BusyClock, SlotQueries, crash_record, load_factory
 from enpire.spec.model import ExperimentSpec
 from enpire.world.api import TrialRecord, TrialRequest
 
@@ -105,7 +105,7 @@ def connect(spec: ExperimentSpec) -> bool:
     return True
 
 
-class RayExecutor:
+class RayExecutor(SlotQueries):
     def __init__(self, spec: ExperimentSpec, factory: str = STATION_FACTORY) -> None:
         self.size = spec.fleet
         self._spec = spec
@@ -153,21 +153,6 @@ class RayExecutor:
             self._owns_ray = False
 
     # ---- queries -----------------------------------------------------------------------------
-    def idle(self) -> list[int]:
-        return [i for i, s in enumerate(self._slots) if s.state == "ready"]
-
-    def in_flight(self) -> int:
-        return sum(1 for s in self._slots if s.state == "busy")
-
-    def faulty(self) -> dict[int, str]:
-        return dict(self._faulty)
-
-    def busy_seconds(self) -> list[float]:
-        return self._clock.seconds()
-
-    def restarts(self) -> list[int]:
-        return [s.restarts for s in self._slots]
-
     def actor(self, index: int) -> Any:
         """The live actor handle of a station (tests `ray.kill` it to check crash recovery)."""
         return self._slots[index].actor

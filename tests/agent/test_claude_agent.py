@@ -12,22 +12,9 @@ from enpire.agent.claude import ClaudeAgent
 from enpire.agent.claude_prompt import TOOL_NAME
 from enpire.agent.errors import TokenBudgetSpent
 from enpire.agent.proposal import proposal_problems, proposal_schema
-from enpire.spec import ExperimentSpec, load_spec
+from enpire.spec import ExperimentSpec
 from enpire.spec.frozen import freeze, thaw
 from tests.agent.fake_anthropic import FakeMessagesAPI, research_state, text_answer, tool_call, usage
-
-FAKE_KEY = "sk-ant-api03-FAKE-test-key-do-not-use-1234567890"
-
-
-@pytest.fixture(scope="module")
-def spec() -> ExperimentSpec:
-    return load_spec(["agent=claude", "budget=smoke"])
-
-
-@pytest.fixture(autouse=True)
-def _env(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("ANTHROPIC_API_KEY", FAKE_KEY)
-    monkeypatch.delenv("ANTHROPIC_BASE_URL", raising=False)
 
 
 def make(spec: ExperimentSpec, api: FakeMessagesAPI, index: int = 0, **options: Any) -> ClaudeAgent:

@@ -10,20 +10,9 @@ import pytest
 from enpire.agent.claude import ClaudeAgent
 from enpire.agent.errors import AgentConfigError, AgentGaveUp
 from enpire.agent.registry import make_agent
-from enpire.spec import ExperimentSpec, load_spec
+from enpire.spec import ExperimentSpec
 from tests.agent.fake_anthropic import FakeMessagesAPI, error, research_state, slow, tool_call, usage
-from tests.agent.test_claude_agent import FAKE_KEY, make, params_proposal
-
-
-@pytest.fixture(scope="module")
-def spec() -> ExperimentSpec:
-    return load_spec(["agent=claude", "budget=smoke"])
-
-
-@pytest.fixture(autouse=True)
-def _env(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("ANTHROPIC_API_KEY", FAKE_KEY)
-    monkeypatch.delenv("ANTHROPIC_BASE_URL", raising=False)
+from tests.agent.test_claude_agent import make, params_proposal
 
 
 def test_429_then_success_is_retried_by_the_sdk_and_only_the_answer_is_billed(spec: ExperimentSpec) -> None:
