@@ -69,7 +69,9 @@ def send(directory: Path, verb: str, **args: Any) -> Path:
             written_at = time.time()
             fh.write(b"\x01")
             fh.flush()
-        write_json_atomic(directory / "estop.json", {"written_at": written_at, "pid": os.getpid()})
+            flushed_at = time.time()  # the byte is visible to every mapping by now
+        write_json_atomic(directory / "estop.json", {"written_at": written_at, "flushed_at": flushed_at,
+                                                     "pid": os.getpid()})
         doc["written_at"] = written_at
     commands = directory / "commands"
     name = f"{time.time_ns():020d}-{os.getpid()}-{verb}.json"
@@ -135,8 +137,9 @@ def estop_stop(station: Any, step: int, started_at: float, previous_check_at: fl
 
     value = wall-clock time the flag was seen; the detail carries the rollout's start time, so a reader can
     compute the mean control-step duration; `previous_check_at` is the wall time just before the previous read
-    of the flag (which found it unset): a flag written after it is seen at the next step, so
-    previous_check_at <= written_at <= seen_at proves at most one control step ran after the write.
+    of the flag (which found it unset). The sender stamps `written_at` before writing the byte and
+    `flushed_at` once it is visible: previous_check_at <= flushed_at and written_at <= seen_at prove that the
+    read that saw it was the first one after the write landed, so at most one control step ran after it.
     """
     from enpire.world.api import SafetyEvent
 

@@ -40,6 +40,11 @@ def proposal_schema(policy: PolicySpec) -> dict[str, Any]:
     return schema
 
 
+def max_trials() -> int:
+    """The most trials one proposal may ask for (specs/proposal.schema.json, `trials.maximum`)."""
+    return int(load_schema("proposal")["properties"]["trials"]["maximum"])
+
+
 def proposal_problems(doc: Any, schema: dict[str, Any]) -> list[Problem]:
     """Every problem of an agent's proposal; key paths are relative to the proposal."""
     return problems_with(validator_for_schema(schema), doc, prefix="proposal")

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from enpire.agent.api import AgentReply, IterationSummary, ResearchState
+from enpire.agent.proposal import max_trials
 from enpire.agent.search_screen import next_chunk, plausible, prob_at_least
 from enpire.agent.space import candidate_key, canonical_params, smoothed_rate, standard_error
 from enpire.spec.model import AgentSpec, ExperimentSpec
@@ -137,7 +138,7 @@ class ProtocolAgent:
         if not live:
             return None
         p, _, _key, s = max(live, key=lambda t: (t[0], t[1], t[2]))
-        n = next_chunk(s.trials, window)
+        n = min(next_chunk(s.trials, window), max_trials())  # a huge window is confirmed in several chunks
         stage = "confirm it over the /done window" if s.trials + n >= window else "screen it further"
         return self._proposal(s.params, s.iteration, n, f"Re-evaluate a candidate still plausible for /done "
                               f"({s.successes:.0f}/{s.trials} successes, P(rate >= {goal:.2f}) = {p:.2f}) with {n} "
@@ -151,7 +152,7 @@ class ProtocolAgent:
         self.pending.add(key)
         if key not in self.stats:
             self.stats[key] = Stats(params=params, iteration=-1 if parent is None else parent)
-        proposal: dict = {"hypothesis": hypothesis, "parent": parent, "trials": int(trials),
+        proposal: dict = {"hypothesis": hypothesis, "parent": parent, "trials": min(int(trials), max_trials()),
                           "candidate": {"kind": "params", "params": params}}
         if borrowed_from:
             proposal["borrowed_from"] = borrowed_from

@@ -107,13 +107,13 @@ class IdeaTree:
         s, n = self.pooled(ev.key)
         ref = self.reference(ev.parent, ev.key)
         s0, n0 = self.pooled(ref) if ref else (0, 0)
-        if n > 0 and beats(s, n, s0, n0, KEEP_Z):
-            return "keep", f"pooled {s}/{n} beats the reference {s0}/{n0} by more than {KEEP_Z} s.e."
         outcomes = [r.outcome for r in ev.records]
         if ev.closed_as is not None and not outcomes:
             return ev.closed_as
-        if not outcomes:
+        if not outcomes:  # no evidence of its own: earlier iterations' pooled trials cannot make it a keep
             return "discard", "the session stopped before any trial of it started"
+        if n > 0 and beats(s, n, s0, n0, KEEP_Z):
+            return "keep", f"pooled {s}/{n} beats the reference {s0}/{n0} by more than {KEEP_Z} s.e."
         if all(o in NO_EVIDENCE for o in outcomes):
             return "crash", f"all {len(outcomes)} trials crashed: {ev.records[0].reason}"
         unsafe = outcomes.count("unsafe")

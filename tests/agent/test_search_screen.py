@@ -12,10 +12,12 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from enpire.agent.protocol import Stats
+from enpire.agent.proposal import max_trials, proposal_problems, proposal_schema
+from enpire.agent.protocol import ProtocolAgent, Stats
 from enpire.agent.registry import make_agent
 from enpire.agent.search_screen import next_chunk, plausible, prob_at_least
 from enpire.agent.space import candidate_key, to_unit
+from enpire.spec import load_spec
 from tests.agent import test_search as ts
 
 
@@ -107,3 +109,13 @@ def test_the_protocol_stops_implausible_candidates_and_confirms_plausible_ones(s
         params=params, iteration=0, trials=trials, successes=float(successes), fresh=False)
     proposal = agent._reevaluation()
     assert (proposal["trials"] if proposal else 0) == wanted
+
+
+def test_a_window_larger_than_one_proposal_is_confirmed_in_chunks_the_schema_allows() -> None:
+    spec = load_spec(["task=drawer", "done.goal.window=5000"])
+    agent = ProtocolAgent(spec, spec.agent, 0, "b0", 0)
+    agent.stats["k"] = Stats(params=spec.policy.defaults(), iteration=0, trials=16, successes=16.0)
+    proposal = agent._sequential()
+    assert proposal is not None and proposal["trials"] == max_trials() == 1000
+    assert "1000 more trials" in proposal["hypothesis"]
+    assert proposal_problems(proposal, proposal_schema(spec.policy)) == []

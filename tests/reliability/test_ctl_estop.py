@@ -37,7 +37,8 @@ def test_estop_stops_every_station_within_one_control_step(store: list[str], tmp
     code, summary, out = finish(proc)
     assert code == 0, out[-3000:]
     assert summary["stopped_by"] == "estop"
-    written_at = json.loads((tmp_path / "control" / session_id / "estop.json").read_text())["written_at"]
+    flag = json.loads((tmp_path / "control" / session_id / "estop.json").read_text())
+    written_at, flushed_at = flag["written_at"], flag["flushed_at"]
     rows = trial_rows(store[0].split("=", 1)[1], session_id)
     assert len(rows) == fleet  # the trials in flight, and nothing started after the estop
     latencies = []
@@ -47,9 +48,9 @@ def test_estop_stops_every_station_within_one_control_step(store: list[str], tmp
         assert len(events) == 1, row["safety_events"]
         detail = json.loads(events[0]["detail"])
         assert detail["step"] == row["steps"]  # no control step ran after the one at which the flag was seen
-        # the previous read of the flag (before the last step that ran) found it unset, and it was before the
-        # write: so at most one control step ran between the write and the stop
-        assert detail["previous_check_at"] <= written_at <= detail["seen_at"], (detail, written_at)
+        # the previous read of the flag (before the last step that ran) found it unset and began before the
+        # written byte was visible; the next read saw it: at most one control step ran after the write landed
+        assert detail["previous_check_at"] <= flushed_at and written_at <= detail["seen_at"], (detail, flag)
         latencies.append(detail["seen_at"] - written_at)
         step_wall = (detail["seen_at"] - detail["rollout_started_at"]) / max(1, detail["step"])
         figure(f"estop_station{row['station']}_stop_step[{executor}]", detail["step"])

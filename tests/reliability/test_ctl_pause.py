@@ -17,7 +17,8 @@ __all__ = ["migrated_store", "store"]
 @pytest.mark.slow
 def test_pause_starts_nothing_resume_continues_stop_ends_cleanly(store: list[str], tmp_path: Path) -> None:
     proc = start_session(tmp_path, store, "executor=local", "fleet=2", "budget=smoke", "budget.iterations=200",
-                         "budget.trials=2000", "budget.robot_seconds=100000", "budget.wall_clock_s=240")
+                         "budget.trials=2000", "budget.robot_seconds=100000", "budget.wall_clock_s=240",
+                         "done.goal.window=10000")  # /done out of reach: the session runs until stopped
     session_id, _ = wait_state(tmp_path, proc, lambda s: s.get("trials", 0) >= 2)
     state_file = tmp_path / "control" / session_id / "state.json"
     assert ctl(tmp_path, "pause", session_id).returncode == 0

@@ -41,15 +41,25 @@ def station_workers(pid: int) -> list[int]:
 def test_killed_station_worker_is_restarted_and_its_trial_recorded_as_crash(store: list[str],
                                                                              tmp_path: Path) -> None:
     proc = start_session(tmp_path, store, "executor=local", "fleet=2", "budget=smoke", "budget.iterations=200",
-                         "budget.trials=2000", "budget.robot_seconds=100000", "budget.wall_clock_s=240")
+                         "budget.trials=2000", "budget.robot_seconds=100000", "budget.wall_clock_s=240",
+                         "done.goal.window=10000")  # /done out of reach: the session runs until stopped
     session_id, _ = wait_state(tmp_path, proc, lambda s: s.get("in_flight", 0) >= 2 and s.get("trials", 0) >= 2)
-    workers = station_workers(proc.pid)
-    assert len(workers) == 2, workers
-    kills = 0
-    for pid in workers:  # both stations, one after the other, each while it runs trials
-        os.kill(pid, signal.SIGKILL)
+    assert len(station_workers(proc.pid)) == 2, station_workers(proc.pid)
+    kills, killed = 0, set()
+    deadline = time.monotonic() + 60
+    while kills < 2 and time.monotonic() < deadline:  # two stations, one after the other, while they run trials
+        alive = [pid for pid in station_workers(proc.pid) if pid not in killed]
+        if not alive:
+            time.sleep(0.1)
+            continue
+        try:
+            os.kill(alive[0], signal.SIGKILL)
+        except ProcessLookupError:  # it ended between the listing and the kill: list again
+            continue
+        killed.add(alive[0])
         kills += 1
         time.sleep(1.5)
+    assert kills == 2, killed
     wait_state(tmp_path, proc, lambda s: s.get("in_flight", 0) >= 2, timeout=120)
     assert ctl(tmp_path, "stop", session_id).returncode == 0
     code, summary, out = finish(proc)
