@@ -13,17 +13,13 @@ render: offscreen frames per second at the spec's video size.
 from __future__ import annotations
 
 import logging
-import os
 import statistics
 import time
 
-os.environ.setdefault("MUJOCO_GL", "egl")  # before mujoco is imported: offscreen rendering without a display
-os.environ.setdefault("PYOPENGL_PLATFORM", "egl")
+import mujoco
+import numpy as np
 
-import mujoco  # noqa: E402
-import numpy as np  # noqa: E402
-
-from enpire.bench import bench  # noqa: E402
+from enpire.bench import bench
 
 log = logging.getLogger(__name__)
 

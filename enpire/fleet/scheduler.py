@@ -24,7 +24,6 @@ from enpire.world.api import Candidate, TrialRecord, TrialRequest
 
 log = logging.getLogger(__name__)
 
-MAX_VIDEOS = 5
 
 
 def trial_seed(root: int, iteration: int, k: int) -> int:
@@ -46,7 +45,6 @@ class Scheduler:
         self.out_dir = out_dir
         self.queue: list[Evaluation] = []  # open evaluations, oldest first
         self.running: dict[str, Evaluation] = {}  # trial_id -> its evaluation
-        self.videos_for: set[str] = set()  # candidate keys that already had a video requested
         self.seen: dict[str, int] = {}  # candidate key -> iterations that evaluated it before
         self.blocked_by: str | None = None  # the cap that stopped the last dispatch, if any
 
@@ -76,10 +74,9 @@ class Scheduler:
                 self.blocked_by = block
                 break
             k = ev.dispatched
-            video = self._wants_video(ev, k)
             request = TrialRequest(
                 trial_id=f"i{ev.index:04d}-t{k:03d}", iteration=ev.index, seed=trial_seed(self.spec.seed, ev.index, k),
-                candidate=to_candidate(ev), record_video=video, out_dir=str(self.out_dir),
+                candidate=to_candidate(ev), record_replay=self.spec.video.enabled, out_dir=str(self.out_dir),
             )
             self.ledger.start_trial()
             self.executor.submit(station, request)
@@ -89,17 +86,6 @@ class Scheduler:
         if self.blocked_by is None and self.undispatched():
             self.blocked_by = self.ledger.blocking_trial()
         return started
-
-    def _wants_video(self, ev: Evaluation, k: int) -> bool:
-        """Record the first trial of the session's first iteration and of each re-evaluated candidate
-        (the promising ones), at most MAX_VIDEOS per session: software rendering costs seconds per
-        trial, so a video of every iteration would starve the fleet."""
-        if not self.spec.video.enabled or k != 0 or ev.key in self.videos_for or len(self.videos_for) >= MAX_VIDEOS:
-            return False
-        if self.videos_for and self.seen.get(ev.key, 0) == 0:
-            return False
-        self.videos_for.add(ev.key)
-        return True
 
     def collect(self, timeout: float) -> list[tuple[Evaluation, TrialRecord]]:
         """Finished trials with their evaluations; charges the ledger."""

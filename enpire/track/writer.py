@@ -29,6 +29,7 @@ from enpire.spec.model import ExperimentSpec
 from enpire.track import records
 from enpire.track.retry import RETRY_WINDOW_S, disk_full_reason, is_disk_full, with_retry
 from enpire.track.store_init import ensure_store
+from enpire.track.videos import IterationVideos
 from enpire.world.api import TrialRecord
 
 log = logging.getLogger(__name__)
@@ -76,6 +77,7 @@ class Tracker:
         self.open_runs: dict[int, str] = {}  # iteration index -> run created before it closed (bc)
         self.write_stats: dict[str, float] = {}  # retries through store outages (enpire.track.retry)
         self.fatal: str | None = None  # set when writing cannot go on (disk full): the loop ends the session
+        self.videos = IterationVideos(spec)  # each iteration's first failure and first success, from replays
         self._thread = threading.Thread(target=self._loop, name="enpire-mlflow", daemon=True)
         self._thread.start()
 
@@ -171,9 +173,10 @@ class Tracker:
                 json.dumps(records.iteration_document(it, raised_best), indent=2, default=str))
             rows = []
             videos = folder / "videos"
+            shown = self.videos.render(trials, videos)
             for record in trials:
-                video_artifact = None
-                if record.video and Path(record.video).is_file():
+                video_artifact = f"videos/{shown[record.trial_id]}" if record.trial_id in shown else None
+                if video_artifact is None and record.video and Path(record.video).is_file():
                     videos.mkdir(exist_ok=True)
                     target = videos / f"{record.trial_id}.mp4"
                     target.write_bytes(Path(record.video).read_bytes())
@@ -183,6 +186,7 @@ class Tracker:
             self.client.log_artifacts(run_id, str(folder))
         self.client.set_terminated(run_id, "FINISHED" if it.decision != "crash" else "FAILED", end_time=_now_ms())
         self.open_runs.pop(it.index, None)
+        self.videos.discard(trials)
 
     # ---- end of session -------------------------------------------------------------------------
     def close(self, final_metrics: dict[str, float], step: int, tags: dict[str, str], idea_tree: list[dict],
@@ -190,9 +194,13 @@ class Tracker:
         """Flush everything, write the final metrics, tags and documents, end the run with `status`."""
         from mlflow.entities import RunTag
 
+        queued = self._queue.qsize()
+        if queued:
+            log.info("writing %d queued records to MLflow (iterations render their videos here)", queued)
         self._stop.set()
         self._thread.join(timeout=RETRY_WINDOW_S + 60.0)  # it may be waiting out a store outage
         self._drain()
+        self.videos.close()
         stats = self.write_stats
         with_retry(lambda: self._write_metrics(self.run_id, final_metrics, step, _now_ms()), stats)
         with_retry(lambda: self.client.log_batch(

@@ -48,7 +48,8 @@ class TrialRequest:
     iteration: int
     seed: int
     candidate: Candidate
-    record_video: bool = False
+    record_video: bool = False  # render an mp4 during the trial (enpire.world.render)
+    record_replay: bool = False  # keep positions at the video frame rate; rendered later if shown (replay.py)
     record_trajectory: bool = False
     out_dir: str = "outputs/trials"  # where videos and trajectories of this trial go
 
@@ -77,6 +78,7 @@ class TrialRecord:
     video: str | None = None
     trajectory: str | None = None
     error: str | None = None
+    replay: str | None = None  # local file of enpire.world.replay; not part of the logged record
 
     @property
     def success(self) -> bool:
@@ -87,6 +89,7 @@ class TrialRecord:
         d = asdict(self)
         d["return"] = d.pop("shaping_return")
         d.pop("reason")
+        d.pop("replay")
         d["error"] = self.error if self.error is not None else (self.reason or None)
         return d
 

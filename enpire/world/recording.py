@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 from pathlib import Path
 
 import mujoco
@@ -12,7 +11,6 @@ import numpy as np
 from enpire.spec.model import ExperimentSpec
 
 log = logging.getLogger(__name__)
-os.environ.setdefault("MUJOCO_GL", "egl")
 
 
 class VideoRecorder:

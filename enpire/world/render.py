@@ -11,12 +11,8 @@ path. --png also writes the middle frame as an image for a quick look.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
-
-os.environ.setdefault("MUJOCO_GL", "egl")
-os.environ.setdefault("PYOPENGL_PLATFORM", "egl")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -18,12 +18,13 @@ from enpire.control import estop_stop
 from enpire.policy.api import Policy
 from enpire.world.api import TrialRecord
 from enpire.world.recording import TrajectoryRecorder, VideoRecorder
+from enpire.world.replay import ReplayRecorder
 
 if TYPE_CHECKING:
     from enpire.world.station import SimStation
 
 
-def run_attempts(st: SimStation, policy: Policy, rec: TrialRecord, video: VideoRecorder | None,
+def run_attempts(st: SimStation, policy: Policy, rec: TrialRecord, video: VideoRecorder | ReplayRecorder | None,
                  traj: TrajectoryRecorder | None) -> None:
     spec, task, physics, ver = st.spec, st.scene.task, st.scene.physics, st._verifier
     dt, size = st._dt, st.action_size

@@ -25,6 +25,7 @@ from enpire.world.api import SafetyEvent, TrialRecord, TrialRequest
 from enpire.world.controller import Controller
 from enpire.world.envelope import Envelope
 from enpire.world.recording import TrajectoryRecorder, VideoRecorder
+from enpire.world.replay import ReplayRecorder
 from enpire.world.reset import verified_reset
 from enpire.world.scene import build_scene, index_or_slice
 from enpire.world.verifier import Verifier
@@ -145,16 +146,20 @@ class SimStation:
             return rec
         from enpire.world.rollout import run_attempts
 
-        video = VideoRecorder(self.spec, self.scene.model, self.scene.task.default_camera) \
-            if request.record_video else None
+        camera = self.scene.task.default_camera
+        video: VideoRecorder | ReplayRecorder | None = (
+            VideoRecorder(self.spec, self.scene.model, camera) if request.record_video
+            else ReplayRecorder(self.spec, self.scene.model, camera) if request.record_replay else None)
         traj = TrajectoryRecorder() if request.record_trajectory else None
         try:
             run_attempts(self, policy, rec, video, traj)
         finally:
             out = Path(request.out_dir)
-            if video is not None:
+            if isinstance(video, VideoRecorder):
                 rec.video = video.save(out / f"{request.trial_id}.mp4")
                 video.close()
+            elif isinstance(video, ReplayRecorder):
+                rec.replay = video.save(out / f"{request.trial_id}.replay.npz")
             if traj is not None:
                 rec.trajectory = traj.save(out / f"{request.trial_id}.npz")
         rec.final_state = self._safe_state()
