@@ -93,8 +93,13 @@ class ControlChannel:
         write_json_atomic(self.dir / "session.json", {"session_id": session_id, "pid": os.getpid(),
                                                        "started_at": time.time()})
         self.publish("running")
+        self._flag = estop_flag(str(self.flag_path))
         self._old_env = os.environ.get(ESTOP_ENV)
         os.environ[ESTOP_ENV] = str(self.flag_path)  # stations created from now on (and their restarts) map it
+
+    def estop_set(self) -> bool:
+        """Is the estop flag set (a memory read: the loop checks it before it dispatches anything)?"""
+        return bool(self._flag[0])
 
     def estop_written_at(self) -> float | None:
         try:

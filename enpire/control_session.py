@@ -93,6 +93,10 @@ class SessionControl:
         if now >= self._next_state:  # ctl status and tests read how many trials are in flight
             self._next_state = now + STATE_EVERY_S
             self._publish(s)
+        if s.stopped_by in (None, "operator_stop") and self.channel.estop_set():  # before its command arrives
+            log.warning("estop flag set: no trial starts from now on, the session ends")
+            s.paused = False
+            s.stopped_by = "estop"
         for cmd in self.channel.poll(now):
             self.commands += 1
             verb, problem = cmd["verb"], None
