@@ -16,23 +16,22 @@ Pure functions, so the same rule serves the search agent and both baselines (a f
 
 from __future__ import annotations
 
-import math
-
 DEFAULT_SCHEDULE = (1, 4, 16)
 
 
 def prob_at_least(successes: float, trials: float, goal: float) -> float:
     """P(p >= goal) under the Beta(1 + s, 1 + f) posterior of a candidate's success probability.
 
-    For integer parameters the Beta tail is a binomial sum: P(X >= g) = P(Bin(a + b - 1, g) <= a - 1).
+    The regularized upper incomplete beta function, exact and stable for any number of trials
+    (a binomial sum overflows floats past ~1000 trials).
     """
+    from scipy.special import betaincc
+
     if not 0.0 < goal < 1.0:
         raise ValueError(f"goal: {goal!r}, expected a success rate strictly between 0 and 1")
     n = max(0, round(trials))
     s = min(n, max(0, round(successes)))
-    a, b = s + 1, n - s + 1
-    m = a + b - 1
-    return float(sum(math.comb(m, k) * goal**k * (1.0 - goal) ** (m - k) for k in range(a)))
+    return float(betaincc(s + 1, n - s + 1, goal))
 
 
 def plausible(successes: float, trials: float, goal: float, drop: float | None = None) -> bool:

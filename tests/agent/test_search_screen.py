@@ -22,11 +22,13 @@ from tests.agent import test_search as ts
 
 
 def test_posterior_tail_matches_the_beta_distribution_and_drops_a_first_failure() -> None:
-    for s, n in [(0, 0), (0, 1), (1, 1), (3, 4), (4, 4), (18, 20), (47, 50)]:
+    # thousands of trials too (a long /done window): a binomial sum in floats overflowed there
+    for s, n in [(0, 0), (0, 1), (1, 1), (3, 4), (4, 4), (18, 20), (47, 50), (1016, 1030), (9700, 10000)]:
         assert prob_at_least(s, n, 0.95) == pytest.approx(stats.beta.sf(0.95, s + 1, n - s + 1), rel=1e-9)
     assert not plausible(0, 1, 0.95)  # one failure in one trial: far less plausible than the prior
     assert not plausible(3, 4, 0.95)
     assert plausible(1, 1, 0.95) and plausible(15, 16, 0.95)
+    assert plausible(9700, 10000, 0.95) and not plausible(9400, 10000, 0.95)
     with pytest.raises(ValueError, match="goal"):
         prob_at_least(1, 1, 1.0)
 
