@@ -31,8 +31,16 @@ def env() -> dict[str, str]:
 def start_session(tmp: Path, store: list[str], *overrides: str) -> subprocess.Popen:
     args = [sys.executable, "-m", "enpire", "task=drawer", "video.enabled=false", *store,
             f"supervision.control_root={tmp}/control", f"hydra.run.dir={tmp}/run", *overrides]
-    return subprocess.Popen(args, cwd=PROJECT_ROOT, env=env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True)
+    # output to a file, not a pipe: a long session logs more than a pipe buffers and would block writing it
+    log_path = tmp / "session.out"
+    with open(log_path, "w") as out:
+        proc = subprocess.Popen(args, cwd=PROJECT_ROOT, env=env(), stdout=out, stderr=subprocess.STDOUT, text=True)
+    proc.log_path = log_path  # type: ignore[attr-defined]
+    return proc
+
+
+def output(proc: subprocess.Popen) -> str:
+    return Path(proc.log_path).read_text(errors="replace")  # type: ignore[attr-defined]
 
 
 def ctl(tmp: Path, *args: str) -> subprocess.CompletedProcess:
@@ -44,7 +52,7 @@ def wait_state(tmp: Path, proc: subprocess.Popen, ok: Any, timeout: float = 120.
     """(session id, state.json) once `ok(state)` holds; fails if the session exits first."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        assert proc.poll() is None, f"session exited early ({proc.returncode}):\n{proc.stdout.read()[-3000:]}"
+        assert proc.poll() is None, f"session exited early ({proc.returncode}):\n{output(proc)[-3000:]}"
         root = tmp / "control"
         for d in root.iterdir() if root.is_dir() else []:
             try:
@@ -54,13 +62,14 @@ def wait_state(tmp: Path, proc: subprocess.Popen, ok: Any, timeout: float = 120.
             if ok(state):
                 return d.name, state
         time.sleep(0.1)
-    raise AssertionError(f"session state never satisfied the wait within {timeout} s")
+    raise AssertionError(f"session state never satisfied the wait within {timeout} s:\n{output(proc)[-3000:]}")
 
 
 def finish(proc: subprocess.Popen, timeout: float = 120.0) -> tuple[int, dict[str, str], str]:
     from enpire.summary import parse
 
-    out, _ = proc.communicate(timeout=timeout)
+    proc.wait(timeout=timeout)
+    out = output(proc)
     return proc.returncode, parse(out), out
 
 
