@@ -43,7 +43,7 @@ def test_killed_station_worker_is_restarted_and_its_trial_recorded_as_crash(stor
     proc = start_session(tmp_path, store, "executor=local", "fleet=2", "budget=smoke", "budget.iterations=200",
                          "budget.trials=20000", "budget.robot_seconds=1000000", "budget.wall_clock_s=240",
                          "done.goal.window=10000")  # /done out of reach: the session runs until stopped
-    session_id, _ = wait_state(tmp_path, proc, lambda s: s.get("in_flight", 0) >= 2 and s.get("trials", 0) >= 2)
+    session_id, _ = wait_state(tmp_path, proc, lambda s: s.get("trials", 0) >= 2)  # both stations up, busy ~96%
     assert len(station_workers(proc.pid)) == 2, station_workers(proc.pid)
     kills, killed = 0, set()
     deadline = time.monotonic() + 60
