@@ -101,16 +101,26 @@ def comparison_curves(sessions: list[Session], path: Path) -> Path:
     for s in sessions:
         by_fleet.setdefault(s.fleet, []).append(s)
     fleets = sorted(by_fleet)
-    for metric, colour in (("time_to_done_s", "#1f77b4"), ("robot_s_to_done", "#ff7f0e")):
-        ys = []
+
+    def mean_of(metric: str) -> list[float]:
+        out = []
         for f in fleets:
             vals = [s.metrics[metric] for s in by_fleet[f] if metric in s.metrics]
-            ys.append(sum(vals) / len(vals) if vals else float("nan"))
-        axes[2].plot(fleets, ys, "o-", color=colour, label=metric)
+            out.append(sum(vals) / len(vals) if vals else float("nan"))
+        return out
+
+    # robot-seconds and wall seconds differ by ~100x: one axis each, so neither line is flattened
+    axes[2].plot(fleets, mean_of("robot_s_to_done"), "o-", color="#ff7f0e", label="robot-s to /done")
+    axes[2].set_ylabel("robot-seconds to /done (mean; gaps: not reached)")
+    axes[2].set_ylim(bottom=0)
+    wall_ax = axes[2].twinx()
+    wall_ax.plot(fleets, mean_of("time_to_done_s"), "s--", color="#1f77b4", label="wall s to /done")
+    wall_ax.set_ylabel("wall-clock seconds to /done")
+    wall_ax.set_ylim(bottom=0)
     axes[2].set_xlabel("fleet size (stations)")
-    axes[2].set_ylabel("seconds to /done (mean; gaps: not reached)")
     axes[2].set_xticks(fleets or [1])
-    axes[2].legend(fontsize=8)
+    handles = axes[2].get_legend_handles_labels()[0] + wall_ax.get_legend_handles_labels()[0]
+    axes[2].legend(handles, [h.get_label() for h in handles], fontsize=8, loc="lower right")
     axes[2].grid(alpha=0.3)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
@@ -119,20 +129,33 @@ def comparison_curves(sessions: list[Session], path: Path) -> Path:
 
 
 def budget_curves(sessions: list[Session], path: Path) -> Path:
-    """Best success, MRU and MTU against each session's robot-seconds budget."""
+    """Best success and MRU (left), robot-seconds spent to /done or in all (right) against each session's
+    robot-seconds budget; each point is labelled with its budget and, for agents that use tokens, its MTU."""
     pts = sorted(((s.budget("robot_seconds") or 0.0, s) for s in sessions), key=lambda p: (p[0], p[1].start_ms))
-    fig, ax = plt.subplots(figsize=(6.5, 4))
+    fig, ax = plt.subplots(figsize=(7, 4.2))
     xs = [b for b, _ in pts]
     ax.plot(xs, [s.metrics.get("best_success_rate", 0.0) for _, s in pts], "o-", label="best success rate")
     ax.plot(xs, [s.metrics.get("mru", 0.0) for _, s in pts], "s--", label="MRU")
-    ax.set_xscale("log" if xs and min(xs) > 0 and max(xs) / min(xs) > 8 else "linear")
+    if xs and min(xs) > 0 and max(xs) / min(xs) > 8:
+        ax.set_xscale("log")
+    ax.set_xticks(xs)
+    ax.set_xticklabels([f"{s.label}\n{b:,.0f} s" if s.label else f"{b:,.0f} s" for b, s in pts], fontsize=8)
+    ax.minorticks_off()
     ax.set_xlabel("robot-seconds budget")
+    ax.set_ylabel("rate")
     ax.set_ylim(-0.02, 1.05)
     ax.grid(alpha=0.3)
-    ax2 = ax.twinx()
-    ax2.plot(xs, [s.metrics.get("mtu", 0.0) for _, s in pts], "^:", color="#9467bd", label="MTU (tokens/min)")
-    ax2.set_ylabel("MTU (tokens/min)")
-    handles = ax.get_legend_handles_labels()[0] + ax2.get_legend_handles_labels()[0]
+    spent_ax = ax.twinx()
+    spent = [s.metrics.get("robot_s_to_done", s.metrics.get("robot_seconds", float("nan"))) for _, s in pts]
+    spent_ax.plot(xs, spent, "^:", color="#9467bd", label="robot-s to /done (or spent)")
+    spent_ax.set_ylabel("robot-seconds")
+    finite = [v for v in spent if v == v]
+    spent_ax.set_ylim(0, 1.3 * max(finite) if finite and max(finite) > 0 else 1.0)  # clear of the rate lines
+    for x, (_, s) in zip(xs, pts, strict=True):
+        if s.metrics.get("mtu", 0.0) > 0:
+            ax.annotate(f"MTU {s.metrics['mtu']:.0f}", (x, s.metrics.get("mru", 0.0)), fontsize=7,
+                        textcoords="offset points", xytext=(4, -10))
+    handles = ax.get_legend_handles_labels()[0] + spent_ax.get_legend_handles_labels()[0]
     ax.legend(handles, [h.get_label() for h in handles], fontsize=8, loc="lower right")
     fig.tight_layout()
     fig.savefig(path, dpi=110)

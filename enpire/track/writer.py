@@ -127,7 +127,8 @@ class Tracker:
                     self.fatal = f"output disk full: MLflow write failed ({disk_full_reason(error)})"
 
     def log_iteration(self, it: IterationSummary, trials: list[TrialRecord], raised_best: bool) -> None:
-        self._queue.put(lambda: self._write_iteration(it, list(trials), raised_best))
+        ended_ms = _now_ms()  # the run's end time is when the loop closed it, not when the queue got to it
+        self._queue.put(lambda: self._write_iteration(it, list(trials), raised_best, ended_ms))
 
     def open_iteration_run(self, index: int) -> str:
         """Create iteration `index`'s run now (synchronously; called from the trainer thread) so training
@@ -150,14 +151,15 @@ class Tracker:
         for chunk in _chunks(items, 1000):
             self.client.log_batch(run_id, metrics=chunk)
 
-    def _write_iteration(self, it: IterationSummary, trials: list[TrialRecord], raised_best: bool) -> None:
+    def _write_iteration(self, it: IterationSummary, trials: list[TrialRecord], raised_best: bool,
+                         ended_ms: int | None = None) -> None:
         from mlflow.entities import Param, RunTag
 
         tags = records.iteration_tags(it, raised_best, self.sweep)
         tags["mlflow.parentRunId"] = self.run_id
         run_id = self.open_runs.get(it.index)  # bc: opened before its training (open_iteration_run)
         if run_id is None:
-            run_id = self.client.create_run(self.experiment_id, start_time=_now_ms(), tags=tags,
+            run_id = self.client.create_run(self.experiment_id, start_time=ended_ms or _now_ms(), tags=tags,
                                             run_name=f"iter-{it.index:04d}").info.run_id
             self.open_runs[it.index] = run_id  # a retried write (store locked) fills the same run
         params = [Param(f"candidate.{k}", str(v)) for k, v in sorted(it.candidate.get("params", {}).items())]
@@ -184,7 +186,8 @@ class Tracker:
                 rows.append(json.dumps(records.trial_row(record, it.candidate_id, video_artifact), default=str))
             (folder / "trials.jsonl").write_text("\n".join(rows) + ("\n" if rows else ""))
             self.client.log_artifacts(run_id, str(folder))
-        self.client.set_terminated(run_id, "FINISHED" if it.decision != "crash" else "FAILED", end_time=_now_ms())
+        self.client.set_terminated(run_id, "FINISHED" if it.decision != "crash" else "FAILED",
+                                   end_time=ended_ms or _now_ms())
         self.open_runs.pop(it.index, None)
         self.videos.discard(trials)
 
