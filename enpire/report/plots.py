@@ -138,8 +138,12 @@ def budget_curves(sessions: list[Session], path: Path) -> Path:
     ax.plot(xs, [s.metrics.get("mru", 0.0) for _, s in pts], "s--", label="MRU")
     if xs and min(xs) > 0 and max(xs) / min(xs) > 8:
         ax.set_xscale("log")
-    ax.set_xticks(xs)
-    ax.set_xticklabels([f"{s.label}\n{b:,.0f} s" if s.label else f"{b:,.0f} s" for b, s in pts], fontsize=8)
+    ticks: dict[float, str] = {}  # one tick per distinct budget: the budget option's name when a session has one
+    for b, s in pts:
+        names = [w for w in s.label.split() if w.startswith("budget=")]
+        ticks.setdefault(b, f"{names[0]}\n{b:,.0f} s" if names else f"{b:,.0f} s")
+    ax.set_xticks(list(ticks))
+    ax.set_xticklabels(list(ticks.values()), fontsize=8)
     ax.minorticks_off()
     ax.set_xlabel("robot-seconds budget")
     ax.set_ylabel("rate")
