@@ -85,16 +85,53 @@ class BusyClock:
         return [t + (now - s if s is not None else 0.0) for t, s in zip(self.total, self.since)]
 
 
-class SlotQueries:
-    """The Executor queries shared by backends that keep one slot per station.
+class SlotStations:
+    """What backends that keep one slot per station share: the Executor queries and the bookkeeping of a
+    trial that came back or a station that died.
 
-    A slot has `state` ("starting", "ready", "busy", ...) and `restarts`; the backend keeps
-    `_slots`, `_faulty` (index -> reason) and a BusyClock `_clock`.
+    A slot has `state` ("starting", "ready", "busy", "faulty"), `restarts` and `request` (the trial in
+    flight); the backend keeps `_spec`, `_slots`, `_faulty` (index -> reason) and a BusyClock `_clock`, and
+    implements `_spawn(index)` (start a station in the slot) and `_mark_faulty(index, why)`.
     """
 
+    _spec: ExperimentSpec
     _slots: list[Any]
     _faulty: dict[int, str]
     _clock: BusyClock
+
+    def _spawn(self, index: int) -> None:
+        raise NotImplementedError
+
+    def _mark_faulty(self, index: int, why: str) -> None:
+        raise NotImplementedError
+
+    def _returned(self, index: int, record: TrialRecord, faulty: bool) -> list[TrialRecord]:
+        """A station sent its trial's record: the slot is ready again unless the station reported itself faulty."""
+        slot = self._slots[index]
+        self._clock.end(index)
+        slot.state, slot.request = "ready", None
+        if faulty:
+            self._mark_faulty(index, record.reason or "station reported faulty")
+        return [record]
+
+    def _in_flight_crashed(self, index: int, why: str) -> list[TrialRecord]:
+        """The trial in flight on a station that died, recorded as `crash` (never lost)."""
+        slot = self._slots[index]
+        if slot.request is None:
+            return []
+        wall = self._clock.end(index)
+        return [crash_record(slot.request, index, wall, why + "; station restarted")]
+
+    def _restart_or_retire(self, index: int, why: str) -> None:
+        """Start the station again, or take it out of the rotation once `executor.max_restarts` are used."""
+        slot = self._slots[index]
+        limit = self._spec.executor.max_restarts
+        if slot.restarts >= limit:
+            self._mark_faulty(index, f"{why}; {slot.restarts} restarts used (executor.max_restarts)")
+            return
+        slot.restarts += 1
+        log.warning("station %d: %s; restart %d of %d", index, why, slot.restarts, limit)
+        self._spawn(index)
 
     def idle(self) -> list[int]:
         return [i for i, s in enumerate(self._slots) if s.state == "ready"]

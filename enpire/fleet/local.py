@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
 from typing import Any
 
-from enpire.fleet.executor import STATION_FACTORY, BusyClock, SlotQueries, crash_record
+from enpire.fleet.executor import STATION_FACTORY, BusyClock, SlotStations
 from enpire.fleet.worker import worker_main
 from enpire.spec.model import ExperimentSpec
 from enpire.world.api import TrialRecord, TrialRequest
@@ -37,7 +37,7 @@ class _Slot:
     restarts: int = 0
 
 
-class LocalExecutor(SlotQueries):
+class LocalExecutor(SlotStations):
     def __init__(self, spec: ExperimentSpec, factory: str = STATION_FACTORY) -> None:
         self.size = spec.fleet
         self._spec = spec
@@ -136,11 +136,7 @@ class LocalExecutor(SlotQueries):
             cause = str(message[1]).strip().splitlines()[-1][:300]
             return self._died(index, f"station failed to start: {cause}")
         _, record, faulty = message
-        self._clock.end(index)
-        slot.state, slot.request = "ready", None
-        if faulty:
-            self._mark_faulty(index, record.reason or "station reported faulty")
-        return [record]
+        return self._returned(index, record, faulty)
 
     def _check_timeouts(self) -> list[TrialRecord]:
         out: list[TrialRecord] = []
@@ -160,24 +156,14 @@ class LocalExecutor(SlotQueries):
     def _died(self, index: int, why: str) -> list[TrialRecord]:
         """Record the trial in flight as crash, then restart the worker (or give up on it)."""
         slot = self._slots[index]
-        out: list[TrialRecord] = []
         if slot.process is not None:
             slot.process.join(timeout=2.0)
-            code = slot.process.exitcode
-            why = f"{why} (exit code {code})"
-        if slot.request is not None:
-            wall = self._clock.end(index)
-            out.append(crash_record(slot.request, index, wall, why + "; station restarted"))
+            why = f"{why} (exit code {slot.process.exitcode})"
+        out = self._in_flight_crashed(index, why)
         if slot.conn is not None:
             slot.conn.close()
         slot.process, slot.conn, slot.request = None, None, None
-        if slot.restarts >= self._spec.executor.max_restarts:
-            self._mark_faulty(index, f"{why}; {slot.restarts} restarts used (executor.max_restarts)")
-        else:
-            slot.restarts += 1
-            log.warning("station %d: %s; restart %d of %d", index, why, slot.restarts,
-                        self._spec.executor.max_restarts)
-            self._spawn(index)
+        self._restart_or_retire(index, why)
         return out
 
     def _mark_faulty(self, index: int, why: str) -> None:

@@ -26,7 +26,7 @@ from typing import Any
 import ray
 from ray.exceptions import GetTimeoutError, RayActorError, RayError
 
-from enpire.fleet.executor import STATION_FACTORY, BusyClock, SlotQueries, crash_record, load_factory
+from enpire.fleet.executor import STATION_FACTORY, BusyClock, SlotStations, crash_record, load_factory
 from enpire.spec.model import ExperimentSpec
 from enpire.world.api import TrialRecord, TrialRequest
 
@@ -105,7 +105,7 @@ def connect(spec: ExperimentSpec) -> bool:
     return True
 
 
-class RayExecutor(SlotQueries):
+class RayExecutor(SlotStations):
     def __init__(self, spec: ExperimentSpec, factory: str = STATION_FACTORY) -> None:
         self.size = spec.fleet
         self._spec = spec
@@ -201,11 +201,7 @@ class RayExecutor(SlotQueries):
             log.info("station %d ready on %s (pid %s)", index, result.get("host"), result.get("pid"))
             return []
         record, faulty = result
-        self._clock.end(index)
-        slot.state, slot.request = "ready", None
-        if faulty:
-            self._mark_faulty(index, record.reason or "station reported faulty")
-        return [record]
+        return self._returned(index, record, faulty)
 
     def _check_timeouts(self) -> list[TrialRecord]:
         out: list[TrialRecord] = []
@@ -219,19 +215,9 @@ class RayExecutor(SlotQueries):
 
     def _died(self, index: int, why: str) -> list[TrialRecord]:
         """Record the trial in flight as crash, then replace the actor (or give up on the station)."""
-        slot = self._slots[index]
-        out: list[TrialRecord] = []
-        if slot.request is not None:
-            wall = self._clock.end(index)
-            out.append(crash_record(slot.request, index, wall, why + "; station restarted"))
-        self._kill(slot)
-        if slot.restarts >= self._spec.executor.max_restarts:
-            self._mark_faulty(index, f"{why}; {slot.restarts} restarts used (executor.max_restarts)")
-        else:
-            slot.restarts += 1
-            log.warning("station %d: %s; restart %d of %d", index, why, slot.restarts,
-                        self._spec.executor.max_restarts)
-            self._spawn(index)
+        out = self._in_flight_crashed(index, why)
+        self._kill(self._slots[index])
+        self._restart_or_retire(index, why)
         return out
 
     def _kill(self, slot: _Slot) -> None:
