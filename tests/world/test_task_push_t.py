@@ -6,9 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from enpire.spec import load_spec
-from enpire.world.api import Candidate, TrialRequest
 from enpire.world.station import SimStation
+from tests.world import task_contract as contract
 
 TASK = "push_t"
 ROBOTS = ["enarm", "jaco"]
@@ -18,68 +17,38 @@ ROBOTS = ["enarm", "jaco"]
 TUNED = {robot: {"yaw_tol": 0.1, "pos_tol": 0.015, "servo_gain": 4.0} for robot in ROBOTS}
 
 
-def station(robot: str) -> SimStation:
-    return SimStation(load_spec([f"task={TASK}", f"robot={robot}"]))
-
-
-def trial(st: SimStation, seed: int, params: dict[str, float] | None = None):
-    return st.run_trial(TrialRequest(f"t{seed}", 0, seed, Candidate("c", params=params or {})))
-
-
 @pytest.fixture(scope="module", params=ROBOTS)
 def st(request: pytest.FixtureRequest) -> SimStation:
-    return station(request.param)
+    return contract.station(TASK, request.param)
 
 
 def test_observation_keys_stable_and_finite(st: SimStation) -> None:
-    assert st.reset(0)
-    first = st.observe()
-    assert {"block_pos", "block_yaw", "target_pos", "target_yaw", "ee_pos"} <= set(first)
-    for k in range(20):
-        st.step(np.array([0.45, 0.0, 0.15, 0.0, 1.0]), k)
-        obs = st.observe()
-        assert set(obs) == set(first)
-        for key, v in obs.items():
-            assert v.shape == first[key].shape, key
-            assert np.all(np.isfinite(v)), key
+    contract.observations_stable_and_finite(st, {"block_pos", "block_yaw", "target_pos", "target_yaw", "ee_pos"},
+                                            lambda k: np.array([0.45, 0.0, 0.15, 0.0, 1.0]))
 
 
 def test_quantities_within_state_space(st: SimStation) -> None:
-    rec = trial(st, 3, TUNED[st.spec.robot.name])
-    assert rec.outcome == "success", rec.reason
-    for name, value in rec.final_state.items():
-        q = st.spec.task.state_space[name]
-        assert q.low <= value <= q.high, (name, value)
-    assert rec.final_state["block_pos_error"] <= 0.03 and rec.final_state["block_yaw_error"] <= 0.2
+    final = contract.tuned_success_within_state_space(st, TUNED[st.spec.robot.name])
+    assert final["block_pos_error"] <= 0.03 and final["block_yaw_error"] <= 0.2
 
 
 def test_deterministic_for_a_seed(st: SimStation) -> None:
-    a, b = trial(st, 5), trial(st, 5)
-    assert a.outcome == b.outcome
-    assert a.final_state == pytest.approx(b.final_state, abs=1e-9)
+    contract.deterministic_for_a_seed(st)
 
 
 def test_initial_state_varies_across_seeds(st: SimStation) -> None:
-    poses = []
-    for seed in (0, 1, 2):
-        assert st.reset(seed)
-        poses.append(np.r_[st.observe()["block_pos"], st.observe()["block_yaw"]])
-    assert min(np.linalg.norm(poses[i] - poses[j]) for i in range(3) for j in range(i + 1, 3)) > 0.005
+    contract.resets_vary(st, lambda obs: np.r_[obs["block_pos"], obs["block_yaw"]], 0.005)
 
 
 def test_defaults_succeed_on_some_seeds_and_fail_on_others(st: SimStation) -> None:
-    outcomes = [trial(st, seed).pass_at_1 for seed in range(6)]
-    assert 0 < sum(outcomes) < len(outcomes), outcomes
+    contract.defaults_mixed(st)
 
 
 def test_tuned_parameters_succeed_on_every_seed(st: SimStation) -> None:
-    outcomes = [trial(st, seed, TUNED[st.spec.robot.name]).pass_at_1 for seed in range(100, 106)]
-    assert all(outcomes), outcomes
+    contract.tuned_every_seed(st, TUNED[st.spec.robot.name])
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("robot", ROBOTS)
 def test_tuned_parameters_reach_95_percent_over_50_seeds(robot: str) -> None:
-    st = station(robot)
-    outcomes = [trial(st, seed, TUNED[robot]).pass_at_1 for seed in range(1000, 1050)]
-    assert sum(outcomes) >= 48, sum(outcomes)
+    contract.tuned_95_percent(contract.station(TASK, robot), TUNED[robot])
