@@ -105,6 +105,23 @@ class SlotStations:
     def _mark_faulty(self, index: int, why: str) -> None:
         raise NotImplementedError
 
+    def wait(self, timeout: float) -> list[TrialRecord]:
+        raise NotImplementedError
+
+    def _start_all(self, timeout_s: float, not_started: str) -> None:
+        """Spawn every station and wait until each is ready or `timeout_s` passed; the late ones are faulty
+        (`not_started` says why, e.g. "did not start within 120 s"). Raises if no station could start."""
+        for i in range(len(self._slots)):
+            self._spawn(i)
+        deadline = time.monotonic() + timeout_s
+        while any(s.state == "starting" for s in self._slots) and time.monotonic() < deadline:
+            self.wait(0.5)
+        for i, slot in enumerate(self._slots):
+            if slot.state == "starting":
+                self._mark_faulty(i, not_started)
+        if len(self._faulty) == len(self._slots):
+            raise RuntimeError(f"no station could start: {self._faulty}")
+
     def _returned(self, index: int, record: TrialRecord, faulty: bool) -> list[TrialRecord]:
         """A station sent its trial's record: the slot is ready again unless the station reported itself faulty."""
         slot = self._slots[index]

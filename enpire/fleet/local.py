@@ -60,16 +60,7 @@ class LocalExecutor(SlotStations):
             time.monotonic()
 
     def start(self) -> None:
-        for i in range(self.size):
-            self._spawn(i)
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while any(s.state == "starting" for s in self._slots) and time.monotonic() < deadline:
-            self.wait(0.5)
-        for i, slot in enumerate(self._slots):
-            if slot.state == "starting":
-                self._mark_faulty(i, f"did not start within {START_TIMEOUT_S:.0f} s")
-        if len(self._faulty) == self.size:
-            raise RuntimeError(f"no station could start: {self._faulty}")
+        self._start_all(START_TIMEOUT_S, f"did not start within {START_TIMEOUT_S:.0f} s")
 
     def close(self) -> None:
         for slot in self._slots:

@@ -127,17 +127,8 @@ class RayExecutor(SlotStations):
     def start(self) -> None:
         self._owns_ray = connect(self._spec)
         self._remote = ray.remote(max_restarts=0, max_task_retries=0)(StationActor)
-        for i in range(self.size):
-            self._spawn(i)
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while any(s.state == "starting" for s in self._slots) and time.monotonic() < deadline:
-            self.wait(0.5)
-        for i, slot in enumerate(self._slots):
-            if slot.state == "starting":
-                self._mark_faulty(i, f"did not start within {START_TIMEOUT_S:.0f} s (no Ray node with "
-                                     f"{self._spec.executor.num_cpus_per_station} free CPUs?)")
-        if len(self._faulty) == self.size:
-            raise RuntimeError(f"no station could start: {self._faulty}")
+        self._start_all(START_TIMEOUT_S, f"did not start within {START_TIMEOUT_S:.0f} s (no Ray node with "
+                                         f"{self._spec.executor.num_cpus_per_station} free CPUs?)")
 
     def close(self) -> None:
         closing = [s.actor.close.remote() for s in self._slots if s.actor is not None and s.state == "ready"]
