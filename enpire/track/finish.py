@@ -28,7 +28,7 @@ def _trainer_busy(s: Session, used: dict[str, float]) -> float:
 def session_summary(s: Session) -> dict[str, Any]:
     spec = s.spec
     used = s.ledger.totals()
-    wall = time.monotonic() - s.t0
+    wall = max(time.monotonic() - s.t0, used["wall_clock_s"])  # a resumed session: every segment's wall clock
     loop_wall = max(1e-9, s.loop_t1 - s.loop_t0) if s.loop_t0 else 0.0
     busy = s.executor.busy_seconds()
     mru = sum(busy) / (spec.fleet * loop_wall) if loop_wall else 0.0

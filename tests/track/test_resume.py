@@ -88,11 +88,15 @@ def test_a_session_killed_mid_iteration_resumes_without_losing_or_repeating_a_tr
     torn = client.create_run(experiment, tags={"mlflow.parentRunId": session_id, "enpire.kind": "iteration"})
     # ^ an iteration run a kill interrupted mid-write (no artifacts, still RUNNING)
 
+    before_kill = max(float(json.loads(line).get("t") or 0.0)  # session seconds of the last line before the kill
+                      for line in (tmp_path / "first" / "journal.jsonl").read_text().splitlines() if line.strip())
     resumed = resume_spec(dataclasses.replace(spec_of(*store, f"resume={session_id}"), overrides=()))
     assert resumed.resume == session_id and resumed.budget.trials == 9  # the original spec, not today's default
     agent2 = ScriptedAgent([params_proposal(spec, trials=3, pull_distance=0.21)], tokens=100)
     code, summary, _ = run(resumed, tmp_path / "second", agents=[agent2])
     assert code == 0 and summary["session_id"] == session_id
+    # the wall clock of both segments: what the journal had at the kill plus at least this segment's loop
+    assert float(summary["wall_s"]) >= before_kill + float(summary["loop_wall_s"])
     rows, docs, metrics = session_rows(spec.tracking.uri, session_id)
     ids = [r["trial_id"] for r in rows]
     assert len(ids) == len(set(ids)), "a trial was recorded twice"
