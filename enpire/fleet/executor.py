@@ -91,7 +91,8 @@ class SlotStations:
 
     A slot has `state` ("starting", "ready", "busy", "faulty"), `restarts` and `request` (the trial in
     flight); the backend keeps `_spec`, `_slots`, `_faulty` (index -> reason) and a BusyClock `_clock`, and
-    implements `_spawn(index)` (start a station in the slot) and `_mark_faulty(index, why)`.
+    implements `_spawn(index)` (start a station in the slot), `_died(index, why)` (record the trial in flight and
+    restart or retire the station) and `_mark_faulty(index, why)`.
     """
 
     _spec: ExperimentSpec
@@ -107,6 +108,24 @@ class SlotStations:
 
     def wait(self, timeout: float) -> list[TrialRecord]:
         raise NotImplementedError
+
+    def _died(self, index: int, why: str) -> list[TrialRecord]:
+        raise NotImplementedError
+
+    def _stop_hung(self, index: int) -> None:
+        """Stop a station whose trial ran past the timeout, before `_died` records it (default: `_died` does)."""
+
+    def _check_timeouts(self) -> list[TrialRecord]:
+        """Trials running past `executor.trial_timeout_s`: their station is stopped, the trial recorded `crash`."""
+        out: list[TrialRecord] = []
+        limit = self._spec.executor.trial_timeout_s
+        now = time.monotonic()
+        for i, slot in enumerate(self._slots):
+            if slot.state == "busy" and now - slot.started > limit:
+                log.warning("station %d: trial exceeded %.0f s; stopping the station", i, limit)
+                self._stop_hung(i)
+                out.extend(self._died(i, f"trial exceeded executor.trial_timeout_s={limit}"))
+        return out
 
     def _start_all(self, timeout_s: float, not_started: str) -> None:
         """Spawn every station and wait until each is ready or `timeout_s` passed; the late ones are faulty

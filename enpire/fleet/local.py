@@ -24,7 +24,6 @@ from enpire.world.api import TrialRecord, TrialRequest
 log = logging.getLogger(__name__)
 
 START_TIMEOUT_S = 180.0
-VIDEO_TIMEOUT_FACTOR = 4.0  # a trial that renders a video may take this many times the trial timeout
 
 
 @dataclass
@@ -129,20 +128,11 @@ class LocalExecutor(SlotStations):
         _, record, faulty = message
         return self._returned(index, record, faulty)
 
-    def _check_timeouts(self) -> list[TrialRecord]:
-        out: list[TrialRecord] = []
-        limit = self._spec.executor.trial_timeout_s
-        now = time.monotonic()
-        for i, slot in enumerate(self._slots):
-            if slot.state != "busy" or slot.request is None:
-                continue
-            if now - slot.started > limit * (VIDEO_TIMEOUT_FACTOR if slot.request.record_video else 1):
-                log.warning("station %d: trial exceeded %.0f s; killing the worker", i, limit)
-                if slot.process is not None:
-                    slot.process.kill()
-                    slot.process.join(timeout=2.0)
-                out.extend(self._died(i, f"trial exceeded executor.trial_timeout_s={limit}"))
-        return out
+    def _stop_hung(self, index: int) -> None:
+        slot = self._slots[index]
+        if slot.process is not None:
+            slot.process.kill()
+            slot.process.join(timeout=2.0)
 
     def _died(self, index: int, why: str) -> list[TrialRecord]:
         """Record the trial in flight as crash, then restart the worker (or give up on it)."""

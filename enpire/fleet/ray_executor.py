@@ -194,16 +194,6 @@ class RayExecutor(SlotStations):
         record, faulty = result
         return self._returned(index, record, faulty)
 
-    def _check_timeouts(self) -> list[TrialRecord]:
-        out: list[TrialRecord] = []
-        limit = self._spec.executor.trial_timeout_s
-        now = time.monotonic()
-        for i, slot in enumerate(self._slots):
-            if slot.state == "busy" and now - slot.started > limit:
-                log.warning("station %d: trial exceeded %.0f s; killing its actor", i, limit)
-                out.extend(self._died(i, f"trial exceeded executor.trial_timeout_s={limit}"))
-        return out
-
     def _died(self, index: int, why: str) -> list[TrialRecord]:
         """Record the trial in flight as crash, then replace the actor (or give up on the station)."""
         out = self._in_flight_crashed(index, why)

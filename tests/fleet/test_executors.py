@@ -94,3 +94,35 @@ def test_faulty_station_leaves_the_rotation_and_is_reported(store: list[str], tm
     assert len(station0) == spec.task.reset.faulty_after  # then no trial went to it again
     assert all(r["outcome"] == "reset_failed" for r in station0)
     assert len(rows) == 10 and all(r["outcome"] != "reset_failed" for r in rows if r["station"] == 1)
+
+
+class HangingStation(SimStation):
+    """A real station whose trials never end (a policy or simulator stuck in a loop)."""
+
+    def run_trial(self, request: TrialRequest, policy=None):  # type: ignore[no-untyped-def]
+        while True:
+            time.sleep(1.0)
+
+
+def make_hanging_station(spec: ExperimentSpec, index: int) -> SimStation:
+    return HangingStation(spec, index)
+
+
+def test_a_trial_past_the_timeout_is_recorded_as_crash_and_its_worker_replaced(tmp_path: Path) -> None:
+    spec = load_spec(["task=drawer", "fleet=1", "executor=local", "executor.max_restarts=1",
+                      "executor.trial_timeout_s=2", "video.enabled=false"])
+    executor = LocalExecutor(spec, factory="tests.fleet.test_executors:make_hanging_station")
+    executor.start()
+    try:
+        first_pid = executor.pid(0)
+        executor.submit(0, _request(spec, 1, tmp_path))
+        started = time.monotonic()
+        records = _wait_for(executor, lambda r: len(r) >= 1, timeout=30)
+        assert [r.outcome for r in records] == ["crash"] and "trial_timeout_s=2" in (records[0].error or "")
+        assert time.monotonic() - started >= 2.0
+        assert executor.restarts() == [1]
+        _wait_for(executor, lambda _r: executor.idle() == [0])
+        assert executor.pid(0) not in (None, first_pid)  # the hung worker was killed and replaced
+        assert not Path(f"/proc/{first_pid}").exists()
+    finally:
+        executor.close()
