@@ -95,8 +95,7 @@ class SessionControl:
             self._publish(s)
         if s.stopped_by in (None, "operator_stop") and self.channel.estop_set():  # before its command arrives
             log.warning("estop flag set: no trial starts from now on, the session ends")
-            s.paused = False
-            s.stopped_by = "estop"
+            self._estop(s)
         for cmd in self.channel.poll(now):
             self.commands += 1
             verb, problem = cmd["verb"], None
@@ -109,11 +108,10 @@ class SessionControl:
                 s.paused = False
                 s.stopped_by = s.stopped_by or "operator_stop"
             elif verb == "estop":
-                if not self.channel.flag_path.read_bytes().startswith(b"\x01"):  # command without the flag
+                if not self.channel.estop_set():  # a command without the flag: set it, so every station stops
                     with open(self.channel.flag_path, "r+b") as fh:
                         fh.write(b"\x01")
-                s.paused = False
-                s.stopped_by = "estop" if s.stopped_by in (None, "operator_stop") else s.stopped_by
+                self._estop(s)
             elif verb in ("approve", "reject"):
                 problem = self._decide(s, cmd.get("iteration"), verb == "approve",
                                        str(cmd.get("reason") or "rejected by the operator"))
@@ -121,6 +119,13 @@ class SessionControl:
         if s.stopped_by is not None and self.held:
             for index in list(self.held):
                 self._decide(s, index, False, "not approved before the session ended")
+
+    @staticmethod
+    def _estop(s: Session) -> None:
+        """End the session as `estop` (a stop for another reason already under way, e.g. done, keeps its name)."""
+        s.paused = False
+        if s.stopped_by in (None, "operator_stop"):
+            s.stopped_by = "estop"
 
     def _publish(self, s: Session | None, problem: str | None = None) -> None:
         state = "paused" if s is not None and s.paused else "running"

@@ -41,7 +41,6 @@ class IterationVideos:
         self._local = threading.local()
         self._renderers: list[ReplayRenderer] = []
         self._lock = threading.Lock()
-        self.rendered = 0
         self.failed = 0
         self._streak = 0
         self.disabled: str | None = None  # set after MAX_FAILURES failures in a row: rendering itself is broken
@@ -74,7 +73,6 @@ class IterationVideos:
                     return out
                 continue
             self._streak = 0
-            self.rendered += 1
             out[record.trial_id] = target.name
         return out
 

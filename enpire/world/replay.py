@@ -17,25 +17,20 @@ import mujoco
 import numpy as np
 
 from enpire.spec.model import ExperimentSpec
+from enpire.world.recording import FrameSampler, write_mp4
 
 log = logging.getLogger(__name__)
 
 
-class ReplayRecorder:
-    """Keeps the scene's positions every `every` control steps; `save` writes them as an .npz."""
+class ReplayRecorder(FrameSampler):
+    """Keeps the scene's positions at each frame; `save` writes them as an .npz."""
 
     def __init__(self, spec: ExperimentSpec, model: mujoco.MjModel, camera: str) -> None:
-        self.fps = spec.video.fps
-        self.camera = spec.video.camera or camera
-        self.every = max(1, round(1.0 / (spec.video.fps * spec.control_dt)))
+        super().__init__(spec, camera)
         self.body_pos = model.body_pos.copy()  # after the reset: tasks may move bodies there
         self.qpos: list[np.ndarray] = []
         self.mocap_pos: list[np.ndarray] = []
         self.mocap_quat: list[np.ndarray] = []
-
-    def maybe_capture(self, data: mujoco.MjData, step: int) -> None:
-        if step % self.every == 0:
-            self.capture(data)
 
     def capture(self, data: mujoco.MjData) -> None:
         self.qpos.append(data.qpos.copy())
@@ -47,7 +42,7 @@ class ReplayRecorder:
             return None
         path.parent.mkdir(parents=True, exist_ok=True)
         np.savez(path, qpos=np.array(self.qpos), mocap_pos=np.array(self.mocap_pos),
-                 mocap_quat=np.array(self.mocap_quat), body_pos=self.body_pos, fps=self.fps,
+                 mocap_quat=np.array(self.mocap_quat), body_pos=self.body_pos, fps=self.spec.video.fps,
                  camera=np.array(self.camera))
         return str(path)
 
@@ -78,8 +73,6 @@ class ReplayRenderer:
 
     def render(self, replay: str | Path, out: Path) -> str:
         """Write `out` (mp4) from the replay file; raises ValueError when the replay does not fit this scene."""
-        import imageio.v2 as imageio
-
         model, data, renderer = self._scene()
         with np.load(replay) as doc:
             qpos, mocap_pos, mocap_quat = doc["qpos"], doc["mocap_pos"], doc["mocap_quat"]
@@ -103,9 +96,7 @@ class ReplayRenderer:
                 frames.append(renderer.render().copy())
         finally:
             model.body_pos[:] = saved_body_pos
-        out.parent.mkdir(parents=True, exist_ok=True)
-        imageio.mimwrite(str(out), frames, fps=fps, codec="libx264", quality=6, macro_block_size=8)
-        return str(out)
+        return write_mp4(out, frames, fps)
 
     def close(self) -> None:
         if self._renderer is not None:
