@@ -17,7 +17,7 @@ from omegaconf import DictConfig
 
 from enpire import CONFIG_DIR
 from enpire.preflight import INFO_FLAGS, preflight, split_argv
-from enpire.spec.errors import EXIT_INVALID_SPEC, SpecError
+from enpire.spec.errors import EXIT_INTEGRITY, EXIT_INVALID_SPEC, IntegrityError, SpecError
 from enpire.spec.load import spec_from_config
 
 log = logging.getLogger("enpire")
@@ -34,14 +34,17 @@ def _app(cfg: DictConfig) -> int:
     hc = HydraConfig.get()
     overrides = tuple(hc.overrides.task)
     spec = spec_from_config(cfg, overrides)
-    if spec.resume:  # continue a session: its ORIGINAL spec, refused (exit 2) if /done or safety code changed
-        from enpire.track.resume_spec import resume_spec
+    if spec.resume:  # continue a session: its ORIGINAL spec, refused (exit 2) if /done or safety code changed,
+        from enpire.track.resume_spec import resume_spec  # exit 3 if the stored spec does not match its fingerprint
 
         try:
             spec = resume_spec(spec)
         except SpecError as error:
             print(f"enpire: {error.render()}", file=sys.stderr)
             sys.exit(EXIT_INVALID_SPEC)
+        except IntegrityError as error:
+            print(f"enpire: {error}", file=sys.stderr)
+            sys.exit(EXIT_INTEGRITY)
     multirun = hc.mode == RunMode.MULTIRUN
     context = SessionContext(
         run_dir=hc.runtime.output_dir,
@@ -65,6 +68,9 @@ def main(argv: list[str] | None = None) -> int:
     except SpecError as error:
         print(f"enpire: {error.render()}", file=sys.stderr)
         return EXIT_INVALID_SPEC
+    except IntegrityError as error:  # resume= of a session whose stored spec was edited since its launch
+        print(f"enpire: {error}", file=sys.stderr)
+        return EXIT_INTEGRITY
     sys.argv = [sys.argv[0], *argv]
     _app()
     return 0

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from enpire.agent.api import Agent, Budgets, IterationSummary
 from enpire.agent.intake import normalise, rejection
+from enpire.agent.order import CallOrder
 from enpire.agent.proposal import proposal_schema
 from enpire.agent.team import Member, Team
 from enpire.agent.tree import Evaluation, IdeaTree
@@ -82,6 +83,7 @@ class Session:
         self.trainer = TrainerSlot(spec, self.ledger, Path(context.run_dir) / "trainer")  # bc: trained first
         self.progress = Progress(f"enpire {spec.task.name} fleet={spec.fleet}", live)
         self.next_index = 0
+        self.order = CallOrder(spec.determinism, lag=2 * spec.fleet)  # strict: proposals from a logical history
         self.stopped_by: str | None = None
         self.breach: IntegrityError | None = None
         self.done_at: dict[str, float] | None = None
@@ -94,25 +96,70 @@ class Session:
         self.paused = False
 
     # ---- agents ------------------------------------------------------------------------------
-    def _budgets(self) -> Budgets:
+    def _budgets(self, horizon: int | None = None) -> Budgets:
         used, limits = self.ledger.snapshot()
+        if horizon is not None:  # strict: what the visible history spent, not what happens to have finished
+            seen = [it for it in self.tree.iterations if it.index < horizon and it.decision != "cancelled"]
+            used.update(iterations=float(len(seen)), trials=float(sum(it.trials for it in seen)),
+                        robot_seconds=sum(it.robot_seconds for it in seen), tokens=float(sum(it.tokens for it in seen)))
         return Budgets(used=used, limits=limits)
 
-    def _valid_parents(self) -> dict[int, dict]:
-        return {it.index: it.candidate for it in self.tree.iterations if it.decision != "rejected"}
+    def _valid_parents(self, horizon: int | None = None) -> dict[int, dict]:
+        return {it.index: it.candidate for it in self.tree.iterations
+                if it.decision not in ("rejected", "cancelled") and (horizon is None or it.index < horizon)}
+
+    def _may_ask(self) -> bool:
+        """Is a new proposal worth an agent call now? Not while enough work is queued, nor once no trial of
+        it could be dispatched (the trials and robot_seconds caps, counting the work already queued)."""
+        queued = self.scheduler.undispatched()
+        if queued >= max(1, self.spec.fleet - len(self.executor.faulty())) \
+                and not self.trainer.wants_work(self.scheduler.queue):  # an idle trainer asks for a recipe
+            return False  # enough queued work: ask later, with more results known
+        return self.ledger.blocking_iteration() is None and self.ledger.blocking_proposal(queued) is None
 
     def _start_calls(self) -> None:
+        if self.order.strict:
+            return self._start_calls_in_order()
         for member in self.team.ready():
-            if self.scheduler.undispatched() >= max(1, self.spec.fleet - len(self.executor.faulty())) \
-                    and not self.trainer.wants_work(self.scheduler.queue):  # an idle trainer asks for a recipe
-                return  # enough queued work: ask later, with more results known
-            if self.ledger.blocking_iteration() is not None:
+            if not self._may_ask():
                 return
             self.ledger.reserve("iterations", 1)
             state = self.tree.state(member.agent.branch, self._budgets(), self.schema)
             self.team.call(member, state, time.monotonic())
 
-    def _take_reply(self, member: Member, reply) -> None:  # type: ignore[no-untyped-def]
+    def _start_calls_in_order(self) -> None:
+        """determinism=strict: iteration j is asked of member j mod team, from the history below its horizon."""
+        while True:
+            index = self.order.next_index()
+            member = self.team.members[index % len(self.team.members)]
+            if member.call is not None or member.outstanding >= member.max_outstanding \
+                    or not self.order.may_call(index) or not self._may_ask():
+                return
+            for summary in self.order.observations(member.name, index):
+                member.agent.observe(summary)
+            horizon = self.order.horizon(index)
+            self.ledger.reserve("iterations", 1)
+            state = self.tree.state(member.agent.branch, self._budgets(horizon), self.schema, horizon=horizon)
+            self.team.call(member, state, time.monotonic(), index=index)
+            self.order.started(index)
+
+    def _take_replies(self, now: float) -> None:
+        finished = self.team.finished(now)
+        if self.order.strict:
+            for member, reply in finished:
+                self.order.arrived(member.call_index, member, reply)  # type: ignore[arg-type]
+            taken = [(member, reply, index) for index, member, reply in self.order.in_order()]
+        else:
+            taken = [(member, reply, None) for member, reply in finished]
+        for member, reply, index in taken:
+            if self.stopped_by is None:
+                self._take_reply(member, reply, index)
+            else:  # discarded at the stop: its iteration is not charged, its tokens are
+                self.ledger.release("iterations", 1)
+                self.ledger.charge("tokens", reply.tokens)
+                member.tokens += reply.tokens
+
+    def _take_reply(self, member: Member, reply, index: int | None = None) -> None:  # type: ignore[no-untyped-def]
         self.ledger.release("iterations", 1)
         if reply.tokens:
             self.ledger.charge("tokens", reply.tokens)
@@ -129,20 +176,27 @@ class Session:
             return
         member.failures = 0
         check_integrity(self.spec)  # before every iteration
-        index, self.next_index = self.next_index, self.next_index + 1
+        if index is None:
+            index = self.next_index
+        self.next_index = max(self.next_index, index + 1)
         self.ledger.charge("iterations", 1)
-        parents = self._valid_parents()
+        parents = self._valid_parents(self.order.horizon(index) if self.order.strict else None)
         why = rejection(reply.proposal, self.schema, parents)
         if why is not None:
             summary = self.tree.reject(index, member.name, member.agent.branch, reply.proposal, why, reply.tokens)
-            self._closed(summary, [], member)
+            self._closed(summary, [], member, reply.transcript)
             return
         candidate, key = normalise(reply.proposal, self.spec, parents)
-        trials = int(reply.proposal.get("trials") or self.spec.agent.trials_per_candidate)
+        wanted = int(reply.proposal.get("trials") or self.spec.agent.trials_per_candidate)
+        trials = min(wanted, self.ledger.trials_left(self.scheduler.undispatched()))  # never more than the cap allows
         ev = Evaluation(
             index=index, agent=member.name, branch=member.agent.branch, parent=reply.proposal.get("parent"),
             hypothesis=reply.proposal["hypothesis"], candidate=candidate, key=key, trials_wanted=trials,
-            borrowed_from=reply.proposal.get("borrowed_from"), tokens=reply.tokens)
+            borrowed_from=reply.proposal.get("borrowed_from"), tokens=reply.tokens, transcript=reply.transcript)
+        if trials == 0:  # the trials cap leaves nothing for it: cancelled, not an iteration of the budget
+            ev.trials_wanted = wanted
+            self._cancel(ev, member)
+            return
         if self.control is not None and self.control.hold(ev, member, reply.proposal):
             return  # supervision.approve=code: waits for `enpire.ctl approve`
         self.scheduler.add(ev)
@@ -150,30 +204,65 @@ class Session:
         if self.journal is not None:
             self.journal.proposal(ev)
 
-    def _closed(self, summary: IterationSummary, records: list, member: Member | None) -> None:
+    def _closed(self, summary: IterationSummary, records: list, member: Member | None,
+                transcript: list | tuple = ()) -> None:
         raised = summary.index in self.tree.raised_best
+        self.order.close(summary, member.name if member is not None else None)
         if self.journal is not None:
             self.journal.iteration(summary, raised)
         if self.tracker is not None:
-            self.tracker.log_iteration(summary, records, raised)
+            if transcript:
+                self.tracker.log_iteration(summary, records, raised, transcript=list(transcript))
+            else:
+                self.tracker.log_iteration(summary, records, raised)
             metrics = {**self.ledger.totals(), "best_success_rate": self.tree.best()[0]}
             self.tracker.log_session_metrics(metrics, len(self.tree.iterations))
         self.last_line = (f"it {summary.index} {summary.agent} {summary.decision} "
                           f"{summary.success_rate:.2f} ({summary.trials} trials)")
         log.info("iteration %d (%s): %s, success %.2f over %d trials; %s", summary.index, summary.agent,
                  summary.decision, summary.success_rate, summary.trials, summary.reason)
-        if member is not None:
+        if member is not None and not self.order.strict:  # strict: observed at the next call's horizon
             member.agent.observe(summary)
         if self.on_iteration is not None:
             self.on_iteration(summary)
 
+    def _cancel(self, ev: Evaluation, member: Member | None) -> None:
+        """Close an iteration the stop (or a spent cap) left unrun: recorded as cancelled, its iteration refunded."""
+        self.ledger.refund("iterations", 1)
+        self._closed(self.tree.finish(ev, cancelled=True), ev.records, member, ev.transcript)
+
+    def _pool(self, ev: Evaluation) -> None:
+        """strict: pool an iteration's trials at its close, in trial order; /done is judged here."""
+        for record in sorted(ev.records[ev.pooled:], key=lambda r: r.trial_id):
+            if self.tree.add_record(ev.key, record) and self.done_at is None:
+                self._reached_done()
+        ev.pooled = len(ev.records)
+
+    def _reached_done(self) -> None:
+        used = self.ledger.totals()
+        self.done_at = {"time_to_done_s": time.monotonic() - self.t0,
+                        "robot_s_to_done": used["robot_seconds"], "tokens_to_done": used["tokens"]}
+        self.stopped_by = "done"
+
     def _close_evaluations(self, final: bool) -> None:
-        for ev in list(self.scheduler.queue):
-            if self.scheduler.complete(ev, final):
-                self.scheduler.remove(ev)
-                member = next(m for m in self.team.members if m.name == ev.agent)
-                member.outstanding -= 1
-                self._closed(self.tree.finish(ev), ev.records, member)
+        strict = self.order.strict
+        for ev in sorted(self.scheduler.queue, key=lambda e: e.index) if strict else list(self.scheduler.queue):
+            if strict and not final and (ev.index != self.order.closed_below or self.tree.done_key is not None):
+                break  # strict: iterations close in index order; after /done only the final pass closes
+            if not self.scheduler.complete(ev, final):
+                if strict:
+                    break
+                continue
+            self.scheduler.remove(ev)
+            member = next(m for m in self.team.members if m.name == ev.agent)
+            member.outstanding -= 1
+            unrun = final and ev.closed_as is None and ev.dispatched < ev.trials_wanted
+            if unrun or (strict and self.tree.done_key is not None):  # strict: nothing after /done is judged
+                self._cancel(ev, member)
+                continue
+            if strict:
+                self._pool(ev)
+            self._closed(self.tree.finish(ev), sorted(ev.records, key=lambda r: r.trial_id), member, ev.transcript)
 
     # ---- the loop ----------------------------------------------------------------------------
     def _should_stop(self) -> str | None:
@@ -187,7 +276,7 @@ class Session:
             return self.scheduler.blocked_by
         if any(m.outstanding for m in self.team.members):
             return None
-        return self.ledger.blocking_iteration()
+        return self.ledger.blocking_iteration() or self.ledger.blocking_proposal(0)  # no call could ever start
 
     def _snapshot(self) -> Snapshot:
         running = {ev.index for ev in self.scheduler.running.values()}
@@ -210,13 +299,7 @@ class Session:
                 next_check = now + INTEGRITY_EVERY_S
             if self.control is not None:
                 self.control.step(self, now)  # operator commands: pause/resume/stop/estop/approve
-            for member, reply in self.team.finished(now):
-                if self.stopped_by is None:
-                    self._take_reply(member, reply)
-                else:
-                    self.ledger.release("iterations", 1)
-                    self.ledger.charge("tokens", reply.tokens)
-                    member.tokens += reply.tokens
+            self._take_replies(now)
             if self.stopped_by is None and not self.paused:
                 self._start_calls()
                 self.trainer.pump(self.scheduler.queue, iteration_run_opener(self.tracker))
@@ -230,16 +313,19 @@ class Session:
                 if self.journal is not None:
                     self.journal.trial(ev, record)
                 self.trainer.note(ev, record)
-                if self.tree.add_record(ev.key, record) and self.done_at is None:
-                    used = self.ledger.totals()
-                    self.done_at = {"time_to_done_s": time.monotonic() - self.t0,
-                                    "robot_s_to_done": used["robot_seconds"], "tokens_to_done": used["tokens"]}
-                    self.stopped_by = "done"
+                if not self.order.strict:  # fast: pooled as they arrive; strict: at the iteration's close
+                    ev.pooled += 1
+                    if self.tree.add_record(ev.key, record) and self.done_at is None:
+                        self._reached_done()
             self._close_evaluations(final=False)
             self.progress.update(self._snapshot())
         self.trainer.wait()  # a training job is never cut short: it is charged, its iteration closes untried
         self.loop_t1 = time.monotonic()
         self._close_evaluations(final=True)
+        members = {m.name: m for m in self.team.members}
+        for name, summaries in self.order.leftovers().items():  # strict: the results its last calls did not see
+            for summary in summaries:
+                members[name].agent.observe(summary)
 
     def run(self) -> int:
         from enpire.track.resume import open_tracking
@@ -249,6 +335,10 @@ class Session:
             try:
                 check_integrity(self.spec)
                 self.tracker = open_tracking(self)  # a new session run, or the resumed one (resume=SESSION_ID)
+                if self.spec.resume is not None:  # restored iterations are closed and their trials pooled
+                    self.order.restart_at(self.next_index, {it.index for it in self.tree.iterations})
+                    for ev in self.scheduler.queue:
+                        ev.pooled = len(ev.records)
                 self.control = open_control(self)  # before the stations start: they map its estop flag
                 self.executor.start()
                 self.loop_t0 = time.monotonic()

@@ -2,22 +2,31 @@
 
 Hydra reports its own errors with exit code 1 and would start a multirun's first jobs before
 a later one fails; enpire promises exit code 2 with nothing run. So the overrides (each
-combination of a sweep) are composed and validated here first.
+combination of a sweep) are composed and validated here first, and then checked against this
+machine (enpire.spec.environment: the tracking store, the control root, the camera; a resumed
+session against its recorded run), so that a session that cannot run here is refused up front.
 """
 
 from __future__ import annotations
 
 import itertools
+import logging
 from pathlib import Path
 
 from enpire import CONFIG_DIR
 from enpire.spec.compose import compose_config, parse_override, syntax_problems
-from enpire.spec.errors import Problem, SpecError
+from enpire.spec.environment import control_root_problems, override_problems, sqlite_file, tracking_problems
+from enpire.spec.errors import IntegrityError, Problem, SpecError
 from enpire.spec.load import load_spec
+from enpire.spec.model import ExperimentSpec
+
+log = logging.getLogger(__name__)
 
 # Flags that make Hydra print something instead of running a session.
 INFO_FLAGS = {"--help", "-h", "--hydra-help", "--info", "-i", "--cfg", "-c", "--shell-completion", "-sc",
               "--resolve"}
+# Hydra's shell completion: its arguments (install=bash, query=bash ...) are commands, not overrides.
+COMPLETION_FLAGS = {"--shell-completion", "-sc"}
 # Flags that take a value in the next argument.
 VALUED_FLAGS = {"--config-path", "-cp", "--config-name", "-cn", "--config-dir", "-cd", "--cfg", "-c",
                 "--package", "-p", "--info", "-i", "--experimental-rerun"}
@@ -61,23 +70,77 @@ def expand_sweeps(overrides: list[str]) -> list[list[str]]:
     return [list(combo) for combo in itertools.product(*axes)]
 
 
+def camera_problems(spec: ExperimentSpec) -> list[Problem]:
+    """video.camera must name a camera of the task's scene (built here only when a camera is named)."""
+    camera = spec.video.camera
+    if camera is None:
+        return []
+    try:
+        from enpire.world.scene import build_scene
+
+        model = build_scene(spec).model
+    except Exception:  # the world names its own problem when the session builds the scene
+        log.debug("scene of task %s did not build; video.camera not checked", spec.task.name, exc_info=True)
+        return []
+    names = [model.camera(i).name for i in range(model.ncam)]
+    if camera in names:
+        return []
+    return [Problem("video.camera", camera,
+                    f"a camera of the {spec.task.name} scene ({', '.join(names) or 'it has none'})")]
+
+
+def environment_problems(spec: ExperimentSpec, stores: dict[str, list[Problem]]) -> list[Problem]:
+    """What keeps a valid spec from running here: its store, a resumed session's record, control root, camera.
+
+    `stores` caches the tracking check per URI (the jobs of a sweep share a store). A resume is
+    checked against its session run (resume_spec: SpecError, or IntegrityError for a tampered
+    spec) only once the store answers.
+    """
+    uri = spec.tracking.uri
+    if uri not in stores:
+        stores[uri] = tracking_problems(uri)
+    problems = list(stores[uri])
+    db = sqlite_file(uri)
+    if spec.resume and not problems and db is not None and not db.is_file():  # MLflow would create it
+        problems.append(Problem("resume", spec.resume, f"a session run in the store {uri} (no database at {db})"))
+    elif spec.resume and not problems:
+        from enpire.track.resume_spec import resume_spec
+
+        try:
+            spec = resume_spec(spec, report=False)
+        except (SpecError, IntegrityError):
+            raise
+        except Exception as error:  # a store MLflow cannot read (a newer schema, a server error ...)
+            problems.append(Problem("resume", spec.resume, f"a session run readable from the store {uri} "
+                                                           f"({type(error).__name__}: {str(error)[:200]})"))
+    return [*problems, *control_root_problems(dict(spec.resolved)), *camera_problems(spec)]
+
+
 def preflight(argv: list[str], compose_only: bool = False) -> list[list[str]]:
     """Validate every job of `argv`; returns the jobs. Raises SpecError naming all problems.
 
     compose_only: only check that each job composes (for --cfg/--help, which print a config
-    that may still fail validation, but cannot print one that does not compose).
+    that may still fail validation, but cannot print one that does not compose). Otherwise
+    each job's spec is also checked against this machine (environment_problems). A resumed
+    session whose stored spec does not match its fingerprint raises IntegrityError (exit 3).
     """
-    check = compose_config if compose_only else load_spec
     overrides, flags, config_dir = split_argv(argv)
+    if flags & COMPLETION_FLAGS:
+        return []  # Hydra prints the completion script (or completes a line) and runs nothing
     multirun = bool(flags & {"-m", "--multirun"})
+    problems: list[Problem] = [] if compose_only else override_problems(overrides)
     jobs = expand_sweeps(overrides) if multirun else [overrides]
-    problems: list[Problem] = []
+    stores: dict[str, list[Problem]] = {}
     for job in jobs:
         try:
-            check(job, config_dir)
+            if compose_only:
+                compose_config(job, config_dir)
+                continue
+            found = environment_problems(load_spec(job, config_dir), stores)
         except SpecError as error:
-            prefix = f"[{' '.join(job)}] " if multirun and len(jobs) > 1 else ""
-            problems += [Problem(prefix + p.path, p.value, p.expected) for p in error.problems]
+            found = error.problems
+        prefix = f"[{' '.join(job)}] " if multirun and len(jobs) > 1 else ""
+        problems += [Problem(prefix + p.path, p.value, p.expected) for p in found]
     if problems:
         raise SpecError(problems, "spec or overrides")
     return jobs

@@ -13,8 +13,9 @@ from __future__ import annotations
 from typing import Any
 
 ORDER = (
-    "session_id", "mlflow_run_id", "experiment", "task", "robot", "agent", "fleet", "agents", "reached_done",
-    "stopped_by", "best_success_rate", "best_candidate", "iterations", "kept", "rejected", "trials", "crashes",
+    "session_id", "mlflow_run_id", "experiment", "task", "robot", "agent", "fleet", "agents", "determinism",
+    "reached_done", "stopped_by", "best_success_rate", "best_candidate", "iterations", "kept", "rejected",
+    "cancelled", "trials", "crashes",
     "safety_stops", "robot_seconds", "tokens", "trainer_seconds", "wall_s", "loop_wall_s", "mru", "mtu",
     "trainer_utilization", "time_to_done_s", "robot_s_to_done", "tokens_to_done", "faulty_stations",
     "station_restarts", "run_dir",

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-DECISIONS = ("keep", "discard", "crash", "unsafe", "rejected")
+DECISIONS = ("keep", "discard", "crash", "unsafe", "rejected", "cancelled")
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,19 @@ with a tool_result (is_error) naming every problem, so the model can correct it 
 rejected); an answer with no tool call gets one nudge. Every response's `usage` is summed
 exactly into the reply, failed turns included.
 
+Every reply carries a transcript: one JSON-able entry per API call with what was sent (model,
+system blocks, tool choice, and the messages added since the previous call: the first entry
+holds the whole context), what came back (every content block, the model's text included, the
+tool input, the stop reason), the validated usage and any usage problems. Strings in it are cut
+at TRANSCRIPT_TEXT_LIMIT characters with a marker. A response with missing or implausible usage
+(negative, fractional, over MAX_TOKENS_PER_CALL) never stops the agent: the counts that can be
+trusted are used, the rest estimated (enpire.agent.claude_client.CallUsage), with a warning.
+Oversized strings of a schema-invalid tool input (a 10 MB hypothesis) are cut to their schema
+limit before the input is echoed in the correction and in every later turn.
+
+For `policy=code` the system prompt gets a second block, the session's code-policy contract
+(enpire.policy.contract), and the tool's `source` field points at it.
+
 Failures (deadline, API errors after the SDK's retries, no tool call after the nudge,
 proposals still invalid after corrections) come back as replies, so their tokens are
 accounted; after `max_consecutive_failures` of them in a row the next propose() raises
@@ -15,7 +28,9 @@ AgentGaveUp before any call. No call starts when the token budget is spent (Toke
 
 from __future__ import annotations
 
+import json
 import logging
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,14 +38,28 @@ import httpx2
 
 from enpire.agent.api import AgentReply, IterationSummary, ResearchState
 from enpire.agent.claude_client import CallFailed, CallUsage, ClaudeOptions, MessagesCaller
-from enpire.agent.claude_prompt import NUDGE, SYSTEM_PROMPT, TOOL_NAME, render_context, tool_definition
+from enpire.agent.claude_prompt import (
+    NUDGE,
+    SYSTEM_PROMPT,
+    TEXT_LIMIT,
+    TOOL_NAME,
+    bounded,
+    clip,
+    render_context,
+    tool_definition,
+)
 from enpire.agent.errors import AgentGaveUp, TokenBudgetSpent
 from enpire.agent.proposal import proposal_problems, proposal_schema
+from enpire.policy.contract import policy_contract, source_description
 from enpire.spec.model import AgentSpec, ExperimentSpec
 
 log = logging.getLogger(__name__)
 
 FEEDBACK_KEPT = 5
+TRANSCRIPT_TEXT_LIMIT = 200_000  # characters of one string in a transcript (a whole context fits)
+TRANSCRIPT_ITEMS = 500  # entries of one list or dict in a transcript
+ECHO_LIMIT = 300  # characters of an invalid value quoted back in a correction
+ECHO_ITEMS = 100  # entries of one object or list of a tool input sent back to the model
 
 
 @dataclass
@@ -49,6 +78,10 @@ class _Turns:
     def tokens_out(self) -> int:
         return sum(u.output_tokens for u in self.usages)
 
+    def record(self, entry: dict[str, Any]) -> None:
+        """One call's transcript entry, bounded and as plain JSON data."""
+        self.transcript.append(bounded(entry, TRANSCRIPT_TEXT_LIMIT, TRANSCRIPT_ITEMS, depth=32))
+
     def reply(self, proposal: dict[str, Any] | None, error: str | None = None) -> AgentReply:
         return AgentReply(proposal=proposal, tokens_in=self.tokens_in, tokens_out=self.tokens_out, error=error,
                           transcript=self.transcript)
@@ -65,7 +98,9 @@ class ClaudeAgent:
         self._spec = spec
         self._seed = seed
         self._schema = proposal_schema(spec.policy)
-        self._tool = tool_definition(self._schema)
+        code = spec.policy.kind == "code"
+        self._contract = policy_contract(spec) if code else None  # steps one station of the spec, once
+        self._tool = tool_definition(self._schema, source_description(spec) if code else None)
         self._caller = MessagesCaller(self.opts, self.name, http_client)
         self._failures: list[str] = []
         self._feedback: list[str] = []
@@ -102,41 +137,60 @@ class ClaudeAgent:
         note = f"iteration {result.index}: {result.decision}, success_rate {result.success_rate:.3f} " \
                f"over {result.trials} trials"
         if result.reason:
-            note += f"; reason: {result.reason}"
+            note += f"; reason: {clip(str(result.reason), 500)}"
         self._feedback = [*self._feedback, note][-FEEDBACK_KEPT:]
 
     # -- one proposal's conversation ------------------------------------------------------
     def _converse(self, turns: _Turns, state: ResearchState, tokens_left: float | None) -> AgentReply:
-        nudged, corrections = False, 0
+        nudged, corrections, sent = False, 0, 0
         last_invalid: dict[str, Any] | None = None
         while True:
             if tokens_left is not None and tokens_left - turns.tokens_in - turns.tokens_out <= 0:
                 return turns.reply(last_invalid, None if last_invalid else "token budget spent during the proposal")
+            params = self._params(turns.messages)
+            entry: dict[str, Any] = {"call": len(turns.transcript),
+                                     "request": _request_record(params, sent, first=not turns.transcript)}
+            sent = len(turns.messages)
+            t0 = time.monotonic()
             try:
-                message = self._caller.create(self._params(turns.messages), self._deadline(state))
+                message = self._caller.create(params, self._deadline(state))
             except CallFailed as failed:
-                turns.transcript.append({"error": str(failed), "kind": failed.kind})
+                turns.record({**entry, "error": str(failed), "kind": failed.kind,
+                              "elapsed_s": round(time.monotonic() - t0, 3)})
                 return turns.reply(None, f"{failed.kind}: {failed}")
             self.calls += 1
-            usage = CallUsage.of(message)
+            content = _blocks(message)
+            usage = CallUsage.of(message, _chars(params["system"], params["tools"], params["messages"]) // 4,
+                                 _chars(content) // 4)
+            if usage.problems:
+                log.warning("%s: implausible usage in the response (%s); counted %d in, %d out (estimated: %s)",
+                            self.name, "; ".join(usage.problems), usage.tokens_in, usage.output_tokens,
+                            ", ".join(usage.estimated) or "nothing")
             turns.usages.append(usage)
-            content = [block.model_dump(mode="json", exclude_none=True) for block in message.content]
-            turns.transcript.append({"response": content, "stop_reason": message.stop_reason,
-                                     "usage": usage.__dict__})
-            turns.messages.append({"role": "assistant", "content": content})
+            stop = getattr(message, "stop_reason", None)
             uses = [b for b in content if b.get("type") == "tool_use"]
+            # kept and sent back: tool inputs with strings over their schema's maxLength cut to it (a 10 MB
+            # hypothesis is invalid anyway; echoing it whole would fill this and every later request)
+            echoed = [self._echo(b) for b in content]
+            turns.record({**entry, "response": {"id": getattr(message, "id", None),
+                                                "model": getattr(message, "model", None), "content": echoed,
+                                                "usage_reported": getattr(message, "usage", None)},
+                          "text": "\n\n".join(str(b.get("text", "")) for b in content if b.get("type") == "text"),
+                          "tool_input": self._echo(uses[0]).get("input") if uses else None, "stop_reason": stop,
+                          "usage": usage.as_dict(), "elapsed_s": round(time.monotonic() - t0, 3)})
+            turns.messages.append({"role": "assistant", "content": echoed})
             if not uses:
                 if nudged:
                     return turns.reply(None, "no tool call, even after a nudge")
                 nudged = True
-                turns.messages.append({"role": "user", "content": NUDGE})
+                turns.messages.append({"role": "user", "content": NUDGE + self._cut_off(stop)})
                 continue
             first, extra = uses[0], uses[1:]
             proposal = first.get("input") if isinstance(first.get("input"), dict) else {}
             problems = proposal_problems(proposal, self._schema) if first.get("name") == TOOL_NAME else []
             if first.get("name") == TOOL_NAME and not problems:
                 return turns.reply(dict(proposal))  # any extra calls are simply not used
-            results = [self._tool_error(first, problems, proposal)] + [self._tool_error(u, None) for u in extra]
+            results = [self._tool_error(first, problems, proposal, stop)] + [self._tool_error(u, None) for u in extra]
             last_invalid = dict(proposal) if first.get("name") == TOOL_NAME else last_invalid
             corrections += 1
             if corrections > self.opts.max_corrections:
@@ -144,26 +198,41 @@ class ClaudeAgent:
                 return turns.reply(last_invalid, None if last_invalid else "no valid tool call after corrections")
             turns.messages.append({"role": "user", "content": results})
 
+    def _echo(self, block: dict[str, Any]) -> dict[str, Any]:
+        if block.get("type") != "tool_use" or not isinstance(block.get("input"), dict):
+            return block
+        return {**block, "input": _fit(block["input"], self._schema)}
+
+    def _cut_off(self, stop: Any) -> str:
+        if stop != "max_tokens":
+            return ""
+        return (f" Your answer was cut off at max_tokens ({self.opts.max_tokens} tokens): make it shorter "
+                "(a shorter hypothesis; for code, a more compact source).")
+
     def _tool_error(self, use: dict[str, Any], problems: list[Any] | None,
-                    proposal: dict[str, Any] | None = None) -> dict[str, Any]:
+                    proposal: dict[str, Any] | None = None, stop: Any = None) -> dict[str, Any]:
         if use.get("name") != TOOL_NAME:
-            text = f"Unknown tool {use.get('name')!r}; the only tool is {TOOL_NAME}."
+            text = f"Unknown tool {clip(str(use.get('name')), 100)!r}; the only tool is {TOOL_NAME}."
         elif problems is None:
             text = "Only one proposal per turn is used; this extra call was ignored."
         else:
-            lines = [f"- {p.path}: got {p.value!r}, expected {p.expected}" for p in problems]
+            lines = [f"- {p.path}: got {clip(repr(p.value), ECHO_LIMIT)}, expected {clip(str(p.expected), 500)}"
+                     for p in problems[:50]]
             unknown = sorted(set(proposal or {}) - set(self._schema["properties"]))
-            lines += [f"- proposal.{k}: not a field of a proposal. The success criteria, the safety envelope and "
-                      "the budgets are fixed for the session; no proposal can change them." for k in unknown]
+            lines += [f"- proposal.{clip(k, 100)}: not a field of a proposal. The success criteria, the safety "
+                      "envelope and the budgets are fixed for the session; no proposal can change them."
+                      for k in unknown[:20]]
             text = "The proposal does not satisfy the tool's input schema; nothing was run. Fix these and call " \
-                   f"{TOOL_NAME} again:\n" + "\n".join(lines)
+                   f"{TOOL_NAME} again:\n" + "\n".join(lines) + self._cut_off(stop)
         return {"type": "tool_result", "tool_use_id": use.get("id", ""), "is_error": True, "content": text}
 
     def _params(self, messages: list[dict[str, Any]]) -> dict[str, Any]:
         o = self.opts
         system: list[dict[str, Any]] = [{"type": "text", "text": SYSTEM_PROMPT}]
-        if o.cache_prompt:
-            system[0]["cache_control"] = {"type": "ephemeral"}
+        if self._contract:
+            system.append({"type": "text", "text": self._contract})
+        if o.cache_prompt:  # the cached prefix: tools, then every system block
+            system[-1]["cache_control"] = {"type": "ephemeral"}
         params: dict[str, Any] = {"model": o.model, "max_tokens": o.max_tokens, "system": system,
                                   "tools": [self._tool], "messages": messages}
         if o.thinking == "off":
@@ -184,3 +253,48 @@ class ClaudeAgent:
     @staticmethod
     def _tokens_left(state: ResearchState) -> float | None:
         return state.budgets.remaining().get("tokens") if "tokens" in state.budgets.limits else None
+
+
+def _blocks(message: Any) -> list[dict[str, Any]]:
+    """The response's content blocks as JSON dicts; anything that is not a block is left out."""
+    raw = getattr(message, "content", None)
+    out = []
+    for block in raw if isinstance(raw, list) else []:
+        if hasattr(block, "model_dump"):
+            out.append(block.model_dump(mode="json", exclude_none=True, warnings=False))
+        elif isinstance(block, dict):
+            out.append(dict(block))
+    return out
+
+
+def _chars(*parts: Any) -> int:
+    return len(json.dumps(parts, default=str))
+
+
+def _request_record(params: dict[str, Any], sent: int, first: bool) -> dict[str, Any]:
+    """What one call sends: everything but the messages already recorded by earlier calls."""
+    rec: dict[str, Any] = {"model": params["model"], "max_tokens": params["max_tokens"],
+                           "system": [b.get("text") for b in params["system"]], "tool_choice": params["tool_choice"],
+                           "tools": params["tools"] if first else [t["name"] for t in params["tools"]],
+                           "messages_before": sent, "messages": params["messages"][sent:]}
+    for key in ("thinking", "extra_body"):
+        if key in params:
+            rec[key] = params[key]
+    return rec
+
+
+def _fit(value: Any, schema: dict[str, Any] | None) -> Any:
+    """`value` with every string longer than its schema's maxLength (TEXT_LIMIT where none) cut to it,
+    keys cut at 200 characters, and at most ECHO_ITEMS entries of any object or list."""
+    schema = schema if isinstance(schema, dict) else {}
+    if isinstance(value, str):
+        return clip(value, int(schema.get("maxLength", TEXT_LIMIT)))
+    if isinstance(value, dict):
+        props: dict[str, Any] = {}
+        for branch in [schema, *schema.get("oneOf", [])]:
+            for k, sub in branch.get("properties", {}).items():
+                props.setdefault(k, sub)
+        return {clip(str(k), 200): _fit(v, props.get(k)) for k, v in list(value.items())[:ECHO_ITEMS]}
+    if isinstance(value, list):
+        return [_fit(v, schema.get("items")) for v in value[:ECHO_ITEMS]]
+    return value

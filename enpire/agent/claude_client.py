@@ -13,6 +13,7 @@ SDK, and never stored on the agent, logged or put into an error message.
 from __future__ import annotations
 
 import logging
+import math
 import os
 import threading
 from collections.abc import Callable
@@ -68,25 +69,72 @@ class CallFailed(Exception):
         super().__init__(message)
 
 
+MAX_TOKENS_PER_CALL = 10_000_000  # more than any one call can use: a larger count is not believed
+USAGE_FIELDS = ("input_tokens", "output_tokens", "cache_creation_input_tokens", "cache_read_input_tokens")
+
+
+def _count(value: Any) -> int | None:
+    """A token count as an int, or None when it is not a count (negative, fractional, huge, not a number)."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value if 0 <= value <= MAX_TOKENS_PER_CALL else None
+    if isinstance(value, float) and math.isfinite(value) and value.is_integer():
+        return _count(int(value))
+    return None
+
+
 @dataclass(frozen=True)
 class CallUsage:
-    """Exact token counts of one response, from its `usage` block."""
+    """Token counts of one response, from its `usage` block, validated.
+
+    Counts are exact where the response gave a plausible one (an integer in
+    [0, MAX_TOKENS_PER_CALL]). A missing or implausible input_tokens / output_tokens is replaced
+    by an estimate (characters / 4 of the request / of the answer) and named in `problems` and
+    `estimated`; an implausible cache count counts 0. Nothing here raises."""
 
     input_tokens: int
     output_tokens: int
     cache_creation_input_tokens: int = 0
     cache_read_input_tokens: int = 0
+    problems: tuple[str, ...] = ()
+    estimated: tuple[str, ...] = ()  # fields whose count is an estimate
 
     @property
     def tokens_in(self) -> int:
         """Every input token the call consumed: uncached, written to the cache, read from it."""
         return self.input_tokens + self.cache_creation_input_tokens + self.cache_read_input_tokens
 
+    def as_dict(self) -> dict[str, Any]:
+        return {**{f: getattr(self, f) for f in USAGE_FIELDS}, "tokens_in": self.tokens_in,
+                "tokens_out": self.output_tokens, "problems": list(self.problems), "estimated": list(self.estimated)}
+
     @classmethod
-    def of(cls, message: Any) -> CallUsage:
-        u = message.usage
-        return cls(int(u.input_tokens), int(u.output_tokens), int(u.cache_creation_input_tokens or 0),
-                   int(u.cache_read_input_tokens or 0))
+    def of(cls, message: Any, estimate_in: int = 0, estimate_out: int = 0) -> CallUsage:
+        u = getattr(message, "usage", None)
+        if u is not None and not isinstance(u, dict) and not hasattr(u, "input_tokens"):
+            u = None  # not a usage block at all (a number, a string, a list)
+        raw = {f: (u.get(f) if isinstance(u, dict) else getattr(u, f, None)) for f in USAGE_FIELDS} if u else {}
+        problems: list[str] = [] if u is not None else ["the response has no usage"]
+        counts: dict[str, int] = {}
+        for f in USAGE_FIELDS:
+            value = raw.get(f)
+            n = _count(value)
+            if n is None and (value is not None or f in USAGE_FIELDS[:2]) and u is not None:
+                problems.append(f"usage.{f}: got {str(value)[:40]!r}; expected an integer in "
+                                f"[0, {MAX_TOKENS_PER_CALL}]")
+            counts[f] = n if n is not None else -1
+        estimated = []
+        cache = sum(max(0, counts[f]) for f in USAGE_FIELDS[2:])
+        for f in USAGE_FIELDS[2:]:
+            counts[f] = max(0, counts[f])
+        if counts["input_tokens"] < 0:
+            counts["input_tokens"] = max(0, min(int(estimate_in), MAX_TOKENS_PER_CALL) - cache)
+            estimated.append("input_tokens")
+        if counts["output_tokens"] < 0:
+            counts["output_tokens"] = max(0, min(int(estimate_out), MAX_TOKENS_PER_CALL))
+            estimated.append("output_tokens")
+        return cls(*(counts[f] for f in USAGE_FIELDS), problems=tuple(problems), estimated=tuple(estimated))
 
 
 def api_key_from_env() -> str:

@@ -26,6 +26,7 @@ class Member:
     calls: int = 0
     call: Future | None = None
     call_started: float = 0.0
+    call_index: int | None = None  # determinism=strict: the iteration index the call in flight is for
     busy_s: float = 0.0  # seconds spent in calls
 
     @property
@@ -60,9 +61,10 @@ class Team:
     def in_flight(self) -> int:
         return sum(1 for m in self.members if m.call is not None)
 
-    def call(self, member: Member, state: ResearchState, now: float) -> None:
+    def call(self, member: Member, state: ResearchState, now: float, index: int | None = None) -> None:
         member.call = self.pool.submit(member.agent.propose, state)
         member.call_started = now
+        member.call_index = index
         member.calls += 1
 
     def finished(self, now: float) -> list[tuple[Member, AgentReply]]:

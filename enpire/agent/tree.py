@@ -2,15 +2,17 @@
 
 Rules the loop applies (fixed; agents cannot change them):
 
-- Pooling: trials of the same candidate (same canonical params) pool across iterations, in
-  the order they finished. Trials that ended `crash` or `reset_failed` say nothing about the
+- Pooling: trials of the same candidate (same canonical params) pool across iterations. Under
+  `determinism: strict` they pool when their iteration closes (iterations close in index order,
+  trials in trial order), so every run pools the same evidence in the same order; under `fast`
+  in the order they finished. Trials that ended `crash` or `reset_failed` say nothing about the
   candidate and are left out of its pool and of success rates (they still count as trials).
-- Keep: an iteration is kept when its candidate's pooled success rate beats its reference's
-  by more than KEEP_Z standard errors of the difference (smoothed rates (s+1)/(n+2)). The
-  reference is the nearest ancestor with a *different* candidate (a re-evaluation is judged
-  like the iteration it re-evaluates); a root iteration is judged against 0.
+- Keep: enpire.judge.keep (own successes, minimum evidence, a one-sided posterior test against
+  the reference at a stated error rate). The reference is the nearest ancestor with a
+  *different* candidate (a re-evaluation is judged like the iteration it re-evaluates).
 - Otherwise the decision is `crash` when no trial produced evidence, `unsafe` when more than
-  half of its trials were safety stops, else `discard`.
+  half of its trials were safety stops, `cancelled` when the session stopped before its trials
+  ran (it is not counted as an iteration of the budget), else `discard`.
 - /done: the last `done.window` pooled trials of one candidate have a success rate of at least
   `done.min_success_rate`.
 """
@@ -21,13 +23,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from enpire.agent.api import Budgets, IterationSummary, ResearchState
-from enpire.agent.space import beats
+from enpire.judge.keep import keep_verdict
 from enpire.spec.model import ExperimentSpec
 from enpire.world.api import TrialRecord
 
-KEEP_Z = 1.0
 NO_EVIDENCE = ("crash", "reset_failed", "estopped")
 MAX_FAILURES_SHOWN = 3
+MAX_HYPOTHESIS_CHARS = 2000
 
 
 @dataclass
@@ -46,8 +48,10 @@ class Evaluation:
     tokens: int = 0
     dispatched: int = 0
     records: list[TrialRecord] = field(default_factory=list)
+    pooled: int = 0  # of `records`, how many are in the tree's pool (strict pools at close, fast on arrival)
     started: float = 0.0
     closed_as: tuple[str, str] | None = None  # (decision, reason) fixed before any trial, e.g. training failed
+    transcript: list[dict[str, Any]] = field(default_factory=list)  # the agent call that proposed it
 
     @property
     def complete(self) -> bool:
@@ -103,27 +107,31 @@ class IdeaTree:
             parent = self.by_index[parent].parent
         return None
 
-    def decide(self, ev: Evaluation) -> tuple[str, str]:
+    def decide(self, ev: Evaluation, cancelled: bool = False) -> tuple[str, str]:
         s, n = self.pooled(ev.key)
         ref = self.reference(ev.parent, ev.key)
-        s0, n0 = self.pooled(ref) if ref else (0, 0)
         outcomes = [r.outcome for r in ev.records]
         if ev.closed_as is not None and not outcomes:
             return ev.closed_as
+        if cancelled:
+            return "cancelled", (f"the session stopped after {len(outcomes)} of its {ev.trials_wanted} trials; "
+                                 "not judged and not counted as an iteration")
         if not outcomes:  # no evidence of its own: earlier iterations' pooled trials cannot make it a keep
-            return "discard", "the session stopped before any trial of it started"
-        if n > 0 and beats(s, n, s0, n0, KEEP_Z):
-            return "keep", f"pooled {s}/{n} beats the reference {s0}/{n0} by more than {KEEP_Z} s.e."
+            return "discard", "no trial of it could run (a budget cap)"
+        own = sum(bool(r.pass_at_1) for r in ev.records if r.outcome not in NO_EVIDENCE)
+        keep, why = keep_verdict(own, s, n, self.pooled(ref) if ref else None)
+        if keep:
+            return "keep", why
         if all(o in NO_EVIDENCE for o in outcomes):
             return "crash", f"all {len(outcomes)} trials crashed: {ev.records[0].reason}"
         unsafe = outcomes.count("unsafe")
         if unsafe * 2 > len(outcomes):
             return "unsafe", f"{unsafe}/{len(outcomes)} trials ended in a safety stop"
-        return "discard", f"pooled {s}/{n} does not beat the reference {s0}/{n0} beyond noise"
+        return "discard", why
 
-    def finish(self, ev: Evaluation) -> IterationSummary:
-        decision, reason = self.decide(ev)
-        recs = ev.records
+    def finish(self, ev: Evaluation, cancelled: bool = False) -> IterationSummary:
+        decision, reason = self.decide(ev, cancelled)
+        recs = sorted(ev.records, key=lambda r: r.trial_id)  # trial order: the same sums and failures in every run
         valid = [r for r in recs if r.outcome not in NO_EVIDENCE]
         s, n = self.pooled(ev.key)
         failures = tuple(
@@ -151,6 +159,8 @@ class IdeaTree:
         candidate = doc.get("candidate") if isinstance(doc.get("candidate"), dict) else {}
         parent = doc.get("parent") if isinstance(doc.get("parent"), int) else None
         hypothesis = doc.get("hypothesis") if isinstance(doc.get("hypothesis"), str) else ""
+        if len(hypothesis) > MAX_HYPOTHESIS_CHARS:  # a rejected 10 MB hypothesis is not carried into every record
+            hypothesis = hypothesis[:MAX_HYPOTHESIS_CHARS] + f"... [{len(hypothesis)} characters, cut]"
         summary = IterationSummary(
             index=index, agent=agent, branch=branch, parent=parent, hypothesis=hypothesis, candidate=candidate,
             candidate_id="", decision="rejected", success_rate=0.0, pass_at_1=0.0, pass_at_k=0.0, trials=0,
@@ -164,9 +174,9 @@ class IdeaTree:
         self.by_index[summary.index] = summary
         self.keys[summary.index] = key
 
-    def branch_best(self) -> dict[str, IterationSummary]:
+    def branch_best(self, iterations: list[IterationSummary] | None = None) -> dict[str, IterationSummary]:
         best: dict[str, IterationSummary] = {}
-        for it in self.iterations:
+        for it in self.iterations if iterations is None else iterations:
             if it.decision != "keep":
                 continue
             cur = best.get(it.branch)
@@ -186,15 +196,18 @@ class IdeaTree:
                     out = (rate, key, len(pool))
         return out
 
-    def state(self, branch: str, budgets: Budgets, schema: dict[str, Any]) -> ResearchState:
+    def state(self, branch: str, budgets: Budgets, schema: dict[str, Any], horizon: int | None = None) -> ResearchState:
+        """What an agent may read; with `horizon` (determinism: strict) only the iterations below it."""
         spec = self.spec
         goal = (f"/done: success rate >= {spec.done.min_success_rate} over {spec.done.window} consecutive trials "
                 f"of one candidate (each trial: up to {spec.done.attempts} attempts of {spec.done.time_limit_s} s)")
+        iterations = self.iterations if horizon is None else \
+            sorted((it for it in self.iterations if it.index < horizon), key=lambda it: it.index)
         return ResearchState(
             task_name=spec.task.name, task_description=spec.task.description, policy_kind=spec.policy.kind,
             action_mode=spec.policy.action_mode,
             search_space={p.name: {"default": p.default, "low": p.low, "high": p.high, "unit": p.unit,
                                    "description": p.description, "scale": p.scale} for p in spec.policy.params},
-            goal=goal, branch=branch, iterations=tuple(self.iterations), branch_best=self.branch_best(),
+            goal=goal, branch=branch, iterations=tuple(iterations), branch_best=self.branch_best(iterations),
             budgets=budgets, proposal_schema=schema,
         )

@@ -18,6 +18,7 @@ MODULES = (
     "enpire.bench.fleet",  # fleet, drawer_to_done
     "enpire.bench.search",  # search_vs_baselines
     "enpire.bench.ray_overhead",  # ray
+    "enpire.bench.determinism",  # determinism
 )
 
 

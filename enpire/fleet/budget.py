@@ -82,6 +82,35 @@ class BudgetLedger:
                 return "tokens"
         return None
 
+    def blocking_proposal(self, queued_trials: int) -> str | None:
+        """The cap that leaves no trial for a new proposal once the work already queued has run, or None.
+
+        No agent call starts when none of its trials could be dispatched: `queued_trials` are accepted
+        but undispatched; each is expected to cost the mean robot time of the trials so far (the worst
+        case before any trial ended), and a new trial still needs its worst case to fit.
+        """
+        with self._lock:
+            committed = self.used["trials"] + self.reserved["trials"] + queued_trials
+            if committed + 1 > self.cap("trials") + 1e-9:
+                return "trials"
+            done = self.used["trials"]
+            per_trial = self.used["robot_seconds"] / done if done else self.trial_reserve_s
+            expected = self.used["robot_seconds"] + (self.reserved["trials"] + queued_trials) * per_trial
+            if expected + self.trial_reserve_s > self.cap("robot_seconds") + 1e-9:
+                return "robot_seconds"
+        return None
+
+    def trials_left(self, queued_trials: int) -> int:
+        """Trials a new proposal may still have under the `trials` cap, given the work already queued."""
+        with self._lock:
+            committed = self.used["trials"] + self.reserved["trials"] + queued_trials
+            return max(0, int(self.cap("trials") - committed + 1e-9))
+
+    def overshoot(self) -> dict[str, float]:
+        """How far each cap was exceeded (0 for the hard caps: iterations, trials, robot_seconds)."""
+        used = self.totals()
+        return {k: round(max(0.0, used[k] - self.cap(k)), 3) for k in KEYS}
+
     def blocking_training(self, seconds: float) -> str | None:
         with self._lock:
             if self.elapsed() >= self.cap("wall_clock_s"):
@@ -111,6 +140,16 @@ class BudgetLedger:
             self.charges.append((key, amount))
         if self.on_charge is not None:
             self.on_charge(key, amount)
+
+    def refund(self, key: str, amount: float) -> None:
+        """Take back a charge that bought nothing (an iteration cancelled at the stop before its trials ran);
+        recorded as a negative entry so the totals stay the sum of the charges."""
+        with self._lock:
+            amount = min(amount, self.used[key])
+            self.used[key] -= amount
+            self.charges.append((key, -amount))
+        if self.on_charge is not None:
+            self.on_charge(key, -amount)
 
     def start_trial(self) -> None:
         self.reserve("trials", 1)

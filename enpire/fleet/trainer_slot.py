@@ -16,7 +16,8 @@ How a bc iteration flows:
    clearly not fit does not start either; a running job is never cut short, so the overshoot is
    at most one job);
 3. the iteration's MLflow run is created before training starts (`Tracker.open_iteration_run`),
-   so Lightning's MLFlowLogger writes the losses into it and the checkpoint becomes its artifact
+   so every fit of the job (BC, each DAgger round) logs into it through
+   `enpire.policy.train_logger.RunLogger` and the checkpoint becomes its artifact
    `checkpoint/bc.ckpt`; the writer later fills that same run with the trial table;
 4. when the job ends the ledger is charged the measured seconds and the evaluation gets its
    checkpoint (ready) or is closed as `crash` with the traceback (the agent reads it);

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +24,7 @@ import numpy as np
 
 from enpire.policy.api import CARTESIAN_ACTION, AttemptFeedback, Observation
 from enpire.policy.sandbox import Sandbox, SandboxCrash, SandboxError, SandboxLimits, SandboxTimeout
+from enpire.policy.sandbox_paths import session_paths
 from enpire.spec.model import ExperimentSpec
 from enpire.world.api import Candidate
 
@@ -32,7 +33,7 @@ log = logging.getLogger(__name__)
 
 def action_size(spec: ExperimentSpec) -> int:
     """Length of the action vector for the spec's action mode."""
-    return len(CARTESIAN_ACTION) if spec.policy.action_mode == "cartesian" else spec.robot.dof
+    return len(CARTESIAN_ACTION) if spec.policy.action_mode == "cartesian" else spec.robot.dof + 1  # joints + grip
 
 
 class CodePolicy:
@@ -145,10 +146,15 @@ def sandbox_limits(spec: ExperimentSpec) -> SandboxLimits:
 
 
 def build_code_policy(spec: ExperimentSpec, candidate: Candidate) -> CodePolicy:
-    """factory.make_policy for kind=code. The child starts at the first reset()."""
+    """factory.make_policy for kind=code. The child starts at the first reset().
+
+    The sandbox hides everything the session writes (store, artifacts, control dir, run dir:
+    `sandbox_paths.session_paths`) on top of the configured `hide_paths`."""
     source = candidate.source
     if source is None and spec.policy.source:
         source = read_source(spec.policy.source)
     if not source:
         raise ValueError(f"candidate {candidate.candidate_id}: kind=code needs source; got none")
-    return CodePolicy(source, sandbox_limits(spec), action_size(spec), name=candidate.candidate_id)
+    limits = sandbox_limits(spec)
+    limits = replace(limits, hide_paths=(*limits.hide_paths, *session_paths(spec)))
+    return CodePolicy(source, limits, action_size(spec), name=candidate.candidate_id)

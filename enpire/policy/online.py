@@ -23,6 +23,7 @@ import numpy as np
 from enpire.policy.bc import BCPolicy, train_bc
 from enpire.policy.dataset import Dataset
 from enpire.policy.demos import collect, demonstrator_params, scripted_candidate, scripted_spec
+from enpire.policy.train_logger import for_stage
 from enpire.spec.model import ExperimentSpec
 from enpire.world.api import TrialRequest
 
@@ -80,8 +81,8 @@ def dagger(spec: ExperimentSpec, data: Dataset, recipe: dict[str, Any], out_dir:
                                only_success=False)
         data = data.extend(fresh)
         metrics[f"dagger_round{r}_learner_success"] = stats.successes / max(1, stats.trials)
-        checkpoint, fit = train_bc(data, recipe, Path(out_dir) / f"dagger{r}", logger=logger, seed=seed + r + 1,
-                                   init_from=checkpoint)
+        checkpoint, fit = train_bc(data, recipe, Path(out_dir) / f"dagger{r}", logger=for_stage(logger, f"dagger{r}"),
+                                   seed=seed + r + 1, init_from=checkpoint)
         metrics.update({f"dagger_round{r}_{k}": v for k, v in fit.items()})
         log.info("DAgger round %d: learner %d/%d successes, %d pairs now", r, stats.successes, stats.trials, len(data))
     if rounds and gate_from:

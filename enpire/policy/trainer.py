@@ -5,8 +5,9 @@ session's successful scripted trials from their seeds), trains the BC network wi
 Lightning, optionally runs DAgger, and returns (checkpoint_path, trainer_seconds, metrics).
 Everything runs in the calling thread or process with one torch thread (2-core machine), so
 the loop can put it on a worker thread or a process pool while stations keep running.
-When `tracking` names an MLflow run, Lightning's MLFlowLogger writes the losses into that
-run and the checkpoint is logged as its artifact `checkpoint/bc.ckpt`.
+When `tracking` names an MLflow run, every fit of the job (BC, then each DAgger round) logs into
+that run through `enpire.policy.train_logger.RunLogger` (params once, per-round loss curves),
+and the checkpoint is logged as its artifact `checkpoint/bc.ckpt`.
 """
 
 from __future__ import annotations
@@ -41,11 +42,12 @@ class TrainResult(NamedTuple):
 
 
 def _logger(tracking: TrackingTarget | None) -> Any:
+    """One logger for the whole job: MLflow params are immutable and the job fits several times."""
     if tracking is None:
         return None
-    from lightning.pytorch.loggers import MLFlowLogger
+    from enpire.policy.train_logger import RunLogger
 
-    return MLFlowLogger(tracking_uri=tracking.uri, run_id=tracking.run_id)
+    return RunLogger(tracking.uri, tracking.run_id)
 
 
 def gather(spec: ExperimentSpec, recipe: dict[str, Any], successes: Sequence[tuple[dict[str, float], int]],
@@ -80,6 +82,8 @@ def train_candidate(spec: ExperimentSpec, recipe: dict[str, Any] | None, data_di
     data, metrics = gather(spec, rec, successes, seed)
     data.save(out / "dataset.npz")
     logger = _logger(tracking)
+    if logger is not None:
+        logger.log_recipe(rec)
     ckpt, fit = train_bc(data, rec, out / "bc", logger=logger, seed=seed)
     metrics.update(fit)
     if rec["online"] == "dagger" and int(rec["dagger_rounds"]) > 0:

@@ -51,10 +51,15 @@ class SpecError(Exception):
 
 
 class IntegrityError(Exception):
-    """Frozen criteria or envelope changed under a running session (exit code 3)."""
+    """Frozen criteria, envelope or a stored spec changed under a session (exit code 3).
 
-    def __init__(self, what: str, expected: str, actual: str) -> None:
+    `detail` says what differs, when more is known than the two fingerprints.
+    """
+
+    def __init__(self, what: str, expected: str, actual: str, detail: str = "") -> None:
         self.what = what
         self.expected = expected
         self.actual = actual
-        super().__init__(f"integrity breach: {what} fingerprint changed (launch {expected[:12]}, now {actual[:12]})")
+        self.detail = detail
+        super().__init__(f"integrity breach: {what} fingerprint changed (launch {expected[:12]}, now {actual[:12]})"
+                         + (f": {detail}" if detail else ""))

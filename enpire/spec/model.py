@@ -218,6 +218,7 @@ class ExperimentSpec:
     fingerprints: Fingerprints
     overrides: tuple[str, ...] = ()
     team: tuple[AgentSpec, ...] = ()  # one AgentSpec per agent (len == agents); mixed with `team=[...]`
+    determinism: str = "strict"  # strict | fast (enpire.agent.order)
 
     @property
     def experiment_name(self) -> str:
@@ -303,4 +304,5 @@ def build(doc: dict[str, Any], fingerprints: Fingerprints, overrides: tuple[str,
         resume=doc.get("resume"), video=_typed(VideoSpec, v),
         session_name=doc["session"]["name"], session_notes=doc["session"]["notes"],
         resolved=freeze(doc), fingerprints=fingerprints, overrides=tuple(overrides),
+        determinism=str(doc.get("determinism", "strict")),
     )

@@ -12,6 +12,11 @@ from typing import Any
 
 from enpire.spec.errors import Problem
 
+# Robot kinds with a station implementation: kind -> the class that drives such a robot. A robot
+# config may only name one of these; a kind without a station would silently run something else
+# (robot.kind=real used to run the simulator). Real hardware adds its kind here with its station.
+STATION_KINDS: dict[str, str] = {"mujoco": "enpire.world.station.SimStation"}
+
 
 def _robot_task(doc: dict[str, Any]) -> list[Problem]:
     task, robot = doc["task"]["name"], doc["robot"]
@@ -19,6 +24,14 @@ def _robot_task(doc: dict[str, Any]) -> list[Problem]:
         does = ", ".join(robot["tasks"])
         return [Problem("robot.name", robot["name"],
                         f"a robot compatible with task '{task}' (robot '{robot['name']}' does: {does})")]
+    return []
+
+
+def _robot_kind(doc: dict[str, Any]) -> list[Problem]:
+    kind = doc["robot"]["kind"]
+    if kind not in STATION_KINDS:
+        return [Problem("robot.kind", kind, f"a robot kind with a station implementation (kinds that exist: "
+                                            f"{', '.join(sorted(STATION_KINDS))}; {kind!r} has none)")]
     return []
 
 
@@ -138,6 +151,7 @@ def _agent(doc: dict[str, Any]) -> list[Problem]:
 # check ever reading a value of the wrong type.
 CHECKS = (
     (_robot_task, ("task", "robot")),
+    (_robot_kind, ("robot",)),
     (_workspace, ("safety", "robot")),
     (_torque, ("safety", "robot")),
     (_control_rate, ("robot", "task")),

@@ -40,8 +40,11 @@ def session_summary(s: Session) -> dict[str, Any]:
         "robot": spec.robot.name, "agent": spec.agent.kind, "fleet": spec.fleet, "agents": len(s.team.members),
         "reached_done": s.tree.done_key is not None, "stopped_by": s.stopped_by or "unknown",
         "best_success_rate": round(best_rate, 4), "best_candidate": best_key or "none",
-        "iterations": len(iterations), "kept": sum(it.decision == "keep" for it in iterations),
+        "determinism": spec.determinism,
+        "iterations": sum(it.decision != "cancelled" for it in iterations),
+        "kept": sum(it.decision == "keep" for it in iterations),
         "rejected": sum(it.decision == "rejected" for it in iterations),
+        "cancelled": sum(it.decision == "cancelled" for it in iterations),
         "trials": int(used["trials"]),
         "crashes": s.crashes,
         "safety_stops": sum(it.safety_stops for it in iterations),
@@ -53,6 +56,8 @@ def session_summary(s: Session) -> dict[str, Any]:
         "faulty_stations": len(s.executor.faulty()), "station_restarts": sum(s.executor.restarts()),
         "run_dir": s.context.run_dir,
     }
+    for key, over in s.ledger.overshoot().items():  # hard caps (iterations, trials, robot_seconds) stay at 0
+        out[f"cap_exceeded.{key}"] = over
     for m in s.team.members:
         out[f"mtu.{m.name}"] = round(m.tokens / (wall / 60.0), 3) if wall > 0 else 0.0
     trainer = getattr(s, "trainer", None)

@@ -1,7 +1,13 @@
 """Gymnasium wrapper: `gymnasium.make("enpire/Drawer-v0")` for every registered task.
 
 Importing this module registers `enpire/<Task>-v0` (CamelCase of the task name, e.g.
-`enpire/PushT-v0`). The env runs the same station internals (verified reset, controller,
+`enpire/PushT-v0`). From a fresh interpreter, without importing enpire first, name the module in
+the id: `gymnasium.make("enpire.world.gym_env:enpire/Drawer-v0")` (Gymnasium imports it, then
+makes the env). Gymnasium 1.0 removed the `gymnasium.envs` entry-point plugins that once
+registered third-party envs on `import gymnasium`, so a bare `enpire/Drawer-v0` needs the
+import (or `gymnasium.register_envs(enpire.world.gym_env)`) first.
+
+The env runs the same station internals (verified reset, controller,
 envelope, verifier) one control step per `step`; the action is the cartesian action
 `[x, y, z, yaw, grip]`. `terminated` is true once the frozen predicate has held or a safety
 breach stopped the robot (info["safety_event"]); `truncated` at done.episode.time_limit_s.

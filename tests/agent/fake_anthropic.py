@@ -4,7 +4,8 @@ Tests point the SDK at it (base_url or ANTHROPIC_BASE_URL) with a fake key. Each
 /v1/messages takes the next step of the script: a tool call, a text answer, an HTTP error
 (429, 529, ...), optionally after a delay. With `autopilot=True` an exhausted script is
 continued by a plausible researcher that proposes random parameters within the tool's input
-schema, so a whole session can run against it. Every request (body and headers) is kept in
+schema (for a code policy: the worked drawer example with a random pull length), so a whole
+session can run against it. Every request (body and headers) is kept in
 memory, and every `usage` returned is summed in `tokens_returned`, so a test can compare the
 session's token count with what the "API" billed.
 
@@ -23,8 +24,10 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
+EXAMPLE_POLICY = Path(__file__).resolve().parents[2] / "examples" / "policies" / "drawer_policy.py"
 ERROR_TYPES = {400: "invalid_request_error", 401: "authentication_error", 429: "rate_limit_error",
                500: "api_error", 503: "api_error", 529: "overloaded_error"}
 
@@ -83,11 +86,16 @@ def autopilot_step(request: dict[str, Any], rng: random.Random, first: bool) -> 
     """A plausible researcher: random parameters within the tool's schema, usage sized by the request."""
     tool = request["tools"][0]
     cand = tool["input_schema"]["properties"]["candidate"]
-    params = cand["properties"]["params"]["properties"]
-    chosen = {n: round(rng.uniform(p["minimum"], p["maximum"]), 4) for n, p in params.items()
-              if rng.random() < 0.6} or {n: p["minimum"] for n, p in list(params.items())[:1]}
-    proposal = {"hypothesis": f"Adjusting {', '.join(sorted(chosen))} should raise the success rate.",
-                "parent": None, "candidate": {"kind": "params", "params": chosen}}
+    if "source" in cand.get("properties", {}):  # policy=code: the worked example, with a random pull length
+        source = EXAMPLE_POLICY.read_text().replace("pull_distance=0.22", f"pull_distance={rng.uniform(0.2, 0.24):.3f}")
+        proposal = {"hypothesis": "The worked example's set-point strategy with another pull length.",
+                    "parent": None, "candidate": {"kind": "code", "source": source}}
+    else:
+        params = cand["properties"]["params"]["properties"]
+        chosen = {n: round(rng.uniform(p["minimum"], p["maximum"]), 4) for n, p in params.items()
+                  if rng.random() < 0.6} or {n: p["minimum"] for n, p in list(params.items())[:1]}
+        proposal = {"hypothesis": f"Adjusting {', '.join(sorted(chosen))} should raise the success rate.",
+                    "parent": None, "candidate": {"kind": "params", "params": chosen}}
     body_chars = len(json.dumps(request))
     system_chars = len(json.dumps(request.get("system", "")))
     cached = any(isinstance(b, dict) and b.get("cache_control") for b in request.get("system", []))

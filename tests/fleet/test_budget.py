@@ -89,3 +89,28 @@ def test_wall_clock_cap_starts_nothing_after_the_limit(store: list[str], tmp_pat
     assert summary["stopped_by"] == "wall_clock_s"
     # the trial in flight at the cap finishes (inline trials take well under 3 s), nothing else starts
     assert float(summary["loop_wall_s"]) < 4 + 3.0
+
+
+@pytest.mark.parametrize("cap", ["budget.trials=7", "budget.robot_seconds=50"])
+def test_no_agent_call_starts_once_no_trial_of_it_could_run(store: list[str], tmp_path: Path, cap: str) -> None:
+    """robot_seconds=50 once gave 14 iterations for 4 trials, trials=7 gave 16: calls past the cap were wasted."""
+    spec = spec_of(*store, "budget=smoke", "budget.iterations=50", "budget.trials=100", cap)
+    agent = ScriptedAgent([params_proposal(spec, trials=2)], tokens=100)
+    code, summary, _ = run(spec, tmp_path, agents=[agent])
+    assert code == 0
+    trials, iterations = int(summary["trials"]), int(summary["iterations"])
+    assert trials > 0
+    ran = [it for it in agent.observed if it.trials > 0]
+    assert len(agent.states) <= len(ran) + 1  # at most the one call in flight when the cap closed
+    assert iterations == len(ran) and iterations <= (trials + 1) // 2 + 1
+    assert summary["cap_exceeded.trials"] == "0" and summary["cap_exceeded.robot_seconds"] == "0"
+    assert summary["cap_exceeded.iterations"] == "0"
+    assert int(summary["tokens"]) == 100 * len(agent.states)  # every call's tokens are charged, none is lost
+
+
+def test_trials_cap_trims_the_last_proposal_to_what_is_left(store: list[str], tmp_path: Path) -> None:
+    spec = spec_of(*store, "budget=smoke", "budget.iterations=50", "budget.trials=7", "budget.robot_seconds=1000")
+    agent = ScriptedAgent([params_proposal(spec, trials=2)])
+    code, summary, _ = run(spec, tmp_path, agents=[agent])
+    assert code == 0 and summary["trials"] == "7" and summary["stopped_by"] == "trials"
+    assert [it.trials for it in agent.observed if it.decision != "cancelled"] == [2, 2, 2, 1]

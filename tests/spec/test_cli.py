@@ -69,3 +69,25 @@ def test_validate_cli_rejects_a_broken_user_config(tmp_path: Path) -> None:
     paths = problem_paths(result.stderr)
     assert "budget.iterations" in paths and "budget.trials" in paths
     assert "Traceback" not in result.stderr
+
+
+def test_a_robot_kind_without_a_station_exits_2_naming_the_kinds_that_exist(tmp_path: Path) -> None:
+    """robot.kind=real used to run the simulator: there is no real station yet."""
+    from enpire.spec.semantic import STATION_KINDS
+
+    db = tmp_path / "mlflow.db"
+    result = _enpire(["robot.kind=real", f"tracking.uri=sqlite:///{db}"], cwd=tmp_path)
+    assert result.returncode == 2, result.stderr
+    assert problem_paths(result.stderr) == ["robot.kind"]
+    assert '"real"' in result.stderr and all(kind in result.stderr for kind in STATION_KINDS)
+    assert "Traceback" not in result.stderr
+    assert not db.exists() and not (tmp_path / "outputs").exists()
+
+
+def test_shell_completion_prints_the_script_and_exits_0(tmp_path: Path) -> None:
+    """Hydra's -sc takes a completion command (install=bash), not an override."""
+    for flag in ("--shell-completion", "-sc"):
+        result = _enpire([flag, "install=bash"], cwd=tmp_path)
+        assert result.returncode == 0, result.stderr
+        assert "hydra_bash_completion" in result.stdout and "complete " in result.stdout
+        assert not (tmp_path / "outputs").exists()

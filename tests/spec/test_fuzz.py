@@ -1,7 +1,8 @@
 """Property-based fuzzing of specs/*.schema.json.
 
-Valid documents come from the shipped configs (composed through Hydra) and, for the two
-schemas that describe run-time messages, from one hand-made sample each. Mutations are derived
+Valid documents come from the shipped configs (composed through Hydra), for the two schemas
+that describe run-time messages from one hand-made sample each, and for the two that describe
+config files as written (config, overlay) from those files. Mutations are derived
 from the schema files: drop a required key, add a key to a closed object, put a value of a
 type the schema does not allow, push a number past its bound, break a pattern, or put NaN or
 an infinity where a number goes. Every mutant must be rejected with problems (never an
@@ -19,10 +20,11 @@ from functools import cache
 from typing import Any
 
 import pytest
+import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from enpire import SPECS_DIR
+from enpire import CONFIG_DIR, SPECS_DIR
 from enpire.spec import SpecError, load_spec
 from enpire.spec.load import check_document, spec_from_config
 from enpire.spec.schemas import GROUPS, validate
@@ -43,6 +45,9 @@ SAMPLES: dict[str, list[dict[str, Any]]] = {
                "wall_s": 2.0, "steps": 75, "clamps": 3,
                "safety_events": [{"kind": "workspace", "step": 40, "value": 0.8, "limit": 0.72, "detail": "x"}],
                "final_state": {"drawer_opening": 0.01}}],
+    # the config files as written (before composition): the root config and the experiment overlays
+    "config": [yaml.safe_load((CONFIG_DIR / "config.yaml").read_text())],
+    "overlay": [yaml.safe_load(p.read_text()) for p in sorted((CONFIG_DIR / "experiment").glob("*.yaml"))],
 }
 SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

@@ -145,6 +145,19 @@ CASES = [
          ("policy.params.{param}.default",)),
     Case("inline-executor-with-processes", _fixed("executor=inline", "executor.start_method=spawn"),
          ("executor.start_method",)),
+    Case("robot-kind-without-station", _fixed("robot.kind=real"), ("robot.kind",)),
+    # overrides Hydra reads differently from what was typed
+    Case("fleet-underscore", _fixed("fleet=1_0"), ("fleet",)),
+    Case("agents-underscore", _fixed("agents=2_0"), ("agents",)),
+    Case("seed-underscore-in-sweep", _fixed("-m", "seed=1_000,2"), ("seed",)),
+    # valid specs this machine cannot run: refused before anything is created
+    Case("tracking-in-memory", _fixed("tracking.uri=sqlite:///:memory:"), ("tracking.uri",)),
+    Case("tracking-server-unreachable", _fixed("tracking.uri=http://127.0.0.1:9"), ("tracking.uri",)),
+    Case("control-root-unusable", _fixed("supervision.control_root=/proc/enpire/control"),
+         ("supervision.control_root",)),
+    Case("resume-from-a-store-that-does-not-exist", _fixed("resume=0123456789abcdef0123456789abcdef"),
+         ("resume",)),  # refused before MLflow would create the store to look the run up
+    Case("video-camera-not-in-scene", _fixed("video.camera=no_such_camera"), ("video.camera",)),
     Case("search-min-std-above-init", lambda s: [f"agent.min_std={s.agent.get('init_std')}",
                                                  f"agent.init_std={s.agent.get('init_std') / 2}"],
          ("agent.min_std",)),
@@ -166,6 +179,16 @@ def test_invalid_spec_exits_2_naming_the_key(case: Case, drawer: ExperimentSpec,
     for path in expected:
         assert path in named, f"{overrides}: {path!r} not among {named}\n{err}"
     assert "expected" in err and "got" in err
+
+
+def test_a_store_that_is_not_a_sqlite_database(run_cli, tmp_path) -> None:
+    notes = tmp_path / "notes.db"
+    notes.write_text("my notes, not a database\n")
+    code, err = run_cli([f"tracking.uri=sqlite:///{notes}", f"tracking.artifact_root={tmp_path / 'artifacts'}"])
+    assert code == 2
+    assert problem_paths(err) == ["tracking.uri"] and "not one" in err
+    assert notes.read_text() == "my notes, not a database\n"
+    assert "Traceback" not in err
 
 
 def test_incompatible_robot_and_task(run_cli) -> None:

@@ -3,17 +3,23 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
+import logging
+import os
 import queue
 import shutil
+import subprocess
+import sys
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 from mlflow.tracking import MlflowClient
 
-from enpire import PROJECT_ROOT
+from enpire import CONFIG_DIR, PROJECT_ROOT
 from enpire.atomic import append_line_durable, read_lines, write_text_atomic
-from enpire.spec import fingerprint
+from enpire.spec import ExperimentSpec, fingerprint, load_spec
 from enpire.spec.errors import SpecError
 from enpire.track.journal import Journal
 from enpire.track.resume_spec import resume_spec
@@ -71,10 +77,12 @@ def kill_after_trials(monkeypatch: pytest.MonkeyPatch, n: int) -> list[str]:
     return seen
 
 
+@pytest.mark.parametrize("determinism", ["strict", "fast"])
 def test_a_session_killed_mid_iteration_resumes_without_losing_or_repeating_a_trial(
-        store: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        store: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, determinism: str) -> None:
     # flush_every_s=60: nothing reaches MLflow before the kill, so the closed iteration 0 must come from the journal
-    spec = spec_of(*store, "budget=smoke", "budget.iterations=3", "budget.trials=9", "tracking.flush_every_s=60")
+    spec = spec_of(*store, "budget=smoke", "budget.iterations=3", "budget.trials=9", "tracking.flush_every_s=60",
+                   f"determinism={determinism}")
     agent = ScriptedAgent([params_proposal(spec, trials=3), params_proposal(spec, trials=3, pull_distance=0.2)],
                           tokens=100)
     seen = kill_after_trials(monkeypatch, 4)  # iteration 0 closed (3 trials), iteration 1 has 1 of 3
@@ -109,7 +117,10 @@ def test_a_session_killed_mid_iteration_resumes_without_losing_or_repeating_a_tr
     # iteration 0 is replayed to the new agent (its memory), the open iteration 1 closes with its pre-kill trial
     assert [it.index for it in agent2.observed] == [0, 1, 2]
     assert seen[3] in {r["trial_id"] for r in rows if r["iteration"] == 1}
-    assert agent2.observed[1].trials == 3 and agent2.states[0].iterations[0].index == 0
+    assert agent2.observed[1].trials == 3
+    # fast: the next proposal sees iteration 0; strict: only what lies below its horizon (2 - lag 2 = 0)
+    seen_first = [it.index for it in agent2.states[0].iterations]
+    assert seen_first[:1] == [0] if determinism == "fast" else seen_first == []
     tags = client.get_run(session_id).data.tags
     assert tags["enpire.resumed"] == "1" and tags["enpire.resume_1.recovered_from_journal"] == "1"
     killed = client.get_run(torn.info.run_id)
@@ -154,3 +165,67 @@ def test_the_journal_skips_a_torn_last_line_and_atomic_writes_leave_old_or_new(t
     assert target.read_text() == "old" and [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
     write_text_atomic(target, "new")
     assert target.read_text() == "new"
+
+
+def _recorded_session(store: list[str], tmp_path: Path) -> tuple[ExperimentSpec, str]:
+    """A real, finished one-iteration session in the private SQLite store: (its spec, session run id)."""
+    spec = spec_of(*store, "budget=smoke", "budget.iterations=1", "budget.trials=2")
+    code, summary, _ = run(spec, tmp_path / "first", agents=[ScriptedAgent([params_proposal(spec, trials=2)])])
+    assert code == 0
+    return spec, summary["session_id"]
+
+
+def _stored_spec_file(uri: str, session_id: str) -> Path:
+    artifacts = MlflowClient(tracking_uri=uri).get_run(session_id).info.artifact_uri
+    return Path(urlsplit(artifacts).path) / "spec" / "resolved_spec.json"
+
+
+def test_resume_of_a_tampered_stored_spec_exits_3_naming_the_key_and_runs_nothing(
+        store: list[str], tmp_path: Path) -> None:
+    spec, session_id = _recorded_session(store, tmp_path)
+    client = MlflowClient(tracking_uri=spec.tracking.uri)
+    before = client.get_run(session_id)
+    children = client.search_runs([before.info.experiment_id], f"tags.mlflow.parentRunId = '{session_id}'")
+    path = _stored_spec_file(spec.tracking.uri, session_id)
+    doc = json.loads(path.read_text())
+    doc["budget"]["trials"] *= 10  # ten times the trials the session was launched with
+    path.write_text(json.dumps(doc))
+
+    cwd = tmp_path / "cwd"
+    cwd.mkdir()
+    env = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT), "HYDRA_FULL_ERROR": "0"}
+    result = subprocess.run([sys.executable, "-m", "enpire", f"resume={session_id}", *store], cwd=cwd, env=env,
+                            capture_output=True, text=True, timeout=180)
+    assert result.returncode == 3, result.stderr
+    assert "integrity breach" in result.stderr and "budget.trials" in result.stderr, result.stderr
+    assert "'2'" in result.stderr and "'20'" in result.stderr, result.stderr  # launch value and stored value
+    assert "Traceback" not in result.stderr
+    after = client.get_run(session_id)
+    assert after.info.status == before.info.status == "FINISHED"
+    assert "enpire.resumed" not in after.data.tags
+    assert len(client.search_runs([before.info.experiment_id], f"tags.mlflow.parentRunId = '{session_id}'")) \
+        == len(children), "a resumed iteration ran"
+    assert not (cwd / "outputs").exists(), "refused before Hydra made a run directory"
+
+
+def test_resume_warns_where_the_current_configs_differ_from_the_stored_spec(
+        store: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    spec, session_id = _recorded_session(store, tmp_path)
+    with caplog.at_level(logging.WARNING, logger="enpire.track.resume_spec"):
+        same = resume_spec(spec_of(*store, f"resume={session_id}"))
+    assert same.budget == spec.budget
+    assert not [r for r in caplog.records if "differs from what the current config files" in r.message]
+
+    conf = tmp_path / "conf"  # the configs move on after the launch: the smoke budget gets more tokens
+    shutil.copytree(CONFIG_DIR, conf)
+    smoke = conf / "budget" / "smoke.yaml"
+    tokens = spec.budget.tokens
+    smoke.write_text(smoke.read_text().replace(f"tokens: {tokens}\n", f"tokens: {tokens * 2}\n"))
+    monkeypatch.setattr("enpire.track.resume_spec.load_spec", functools.partial(load_spec, config_dir=conf))
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="enpire.track.resume_spec"):
+        resumed = resume_spec(spec_of(*store, f"resume={session_id}"))
+    assert resumed.budget.tokens == spec.budget.tokens, "the stored spec runs, not today's configs"
+    drift = [r.message for r in caplog.records if "differs from what the current config files" in r.message]
+    assert len(drift) == 1 and "budget.tokens" in drift[0], caplog.text
+    assert "budget.trials" not in drift[0]  # only the keys that differ
