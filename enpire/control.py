@@ -97,6 +97,17 @@ class ControlChannel:
         self._old_env = os.environ.get(ESTOP_ENV)
         os.environ[ESTOP_ENV] = str(self.flag_path)  # stations created from now on (and their restarts) map it
 
+    def adopt(self, session_id: str) -> None:
+        """Answer to `session_id` too: the channel was made before the MLflow run existed (so stations could
+        start while MLflow opens); `<root>/<session_id>` becomes a link to it and session.json names the id."""
+        link = self.dir.parent / session_id
+        if link.resolve() != self.dir:
+            if link.is_symlink():
+                link.unlink()
+            link.symlink_to(self.dir.name, target_is_directory=True)
+        owner = json.loads((self.dir / "session.json").read_text())
+        write_json_atomic(self.dir / "session.json", {**owner, "session_id": session_id})
+
     def estop_set(self) -> bool:
         """Is the estop flag set (a memory read: the loop checks it before it dispatches anything)?"""
         return bool(self._flag[0])

@@ -11,6 +11,8 @@ when a session ends are recorded as `rejected` ("not approved before the session
 from __future__ import annotations
 
 import logging
+import os
+import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -38,14 +40,32 @@ class Held:
     proposal: dict[str, Any]
 
 
+def supervision(s: Session) -> dict[str, Any]:
+    return {**DEFAULTS, **dict(s.spec.resolved.get("supervision") or {})}
+
+
+def open_channel(s: Session) -> ControlChannel | None:
+    """The control directory, made before the stations start (they map its estop flag) and before the MLflow
+    run exists: keyed by the resumed session's id, else by a provisional id that `adopt` links later."""
+    sup = supervision(s)
+    key = s.spec.resume or f"starting-{os.getpid()}-{time.time_ns()}"
+    try:
+        return ControlChannel(sup["control_root"], key, float(sup["poll_s"]))
+    except Exception:
+        log.exception("operator control unavailable for this session")
+        return None
+
+
 class SessionControl:
-    def __init__(self, session: Session) -> None:
-        sup = {**DEFAULTS, **dict(session.spec.resolved.get("supervision") or {})}
+    def __init__(self, session: Session, channel: ControlChannel) -> None:
+        sup = supervision(session)
         self.approve = str(sup["approve"])
         tracker = session.tracker
         assert tracker is not None, "the control channel is keyed by the session's MLflow run id"
-        self.channel = ControlChannel(sup["control_root"], tracker.run_id, float(sup["poll_s"]))
-        tracker.client.set_tag(tracker.run_id, "enpire.control_dir", str(self.channel.dir))
+        self.channel = channel
+        channel.adopt(tracker.run_id)
+        self.session_id = tracker.run_id
+        tracker.client.set_tag(tracker.run_id, "enpire.control_dir", str(channel.dir))
         self.session = session
         self.held: dict[int, Held] = {}
         self.commands = 0
@@ -61,7 +81,7 @@ class SessionControl:
         self.held[ev.index] = Held(ev, member, proposal)
         member.outstanding += 1  # keeps the session alive while it waits
         log.warning("iteration %d (agent-written code) waits for approval: python -m enpire.ctl approve %s %d",
-                    ev.index, self.channel.dir.name, ev.index)
+                    ev.index, self.session_id, ev.index)
         self._publish(self.session)
         return True
 
@@ -147,10 +167,12 @@ class SessionControl:
         self.channel.close(s.stopped_by or "unknown")
 
 
-def open_control(s: Session) -> SessionControl | None:
-    """The session's control channel, or None when it cannot be created (the session runs uncontrolled)."""
+def open_control(s: Session, channel: ControlChannel | None) -> SessionControl | None:
+    """The session's operator control on `channel`, or None when it cannot be had (the session runs uncontrolled)."""
+    if channel is None:
+        return None
     try:
-        return SessionControl(s)
+        return SessionControl(s, channel)
     except Exception:
         log.exception("operator control unavailable for this session")
         return None

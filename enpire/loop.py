@@ -22,7 +22,7 @@ from enpire.agent.order import CallOrder
 from enpire.agent.proposal import proposal_schema
 from enpire.agent.team import Member, Team
 from enpire.agent.tree import Evaluation, IdeaTree
-from enpire.control_session import open_control
+from enpire.control_session import open_channel, open_control
 from enpire.fleet.budget import BudgetLedger
 from enpire.fleet.executor import STATION_FACTORY, make_executor
 from enpire.fleet.scheduler import Scheduler
@@ -90,6 +90,7 @@ class Session:
         self.loop_t0 = self.loop_t1 = 0.0
         self.last_line = ""
         self.crashes = 0
+        self.executing_s = 0.0  # wall seconds stations spent executing trials, by their own clocks
         self.tracker = None
         self.journal = None  # enpire.track.journal.Journal, set by open_tracking: every trial made durable
         self.control = None  # operator control (enpire.control_session), opened once the run id is known
@@ -211,10 +212,8 @@ class Session:
         if self.journal is not None:
             self.journal.iteration(summary, raised)
         if self.tracker is not None:
-            if transcript:
-                self.tracker.log_iteration(summary, records, raised, transcript=list(transcript))
-            else:
-                self.tracker.log_iteration(summary, records, raised)
+            done = bool(summary.candidate_id) and summary.candidate_id == self.tree.done_key  # the /done candidate
+            self.tracker.log_iteration(summary, records, raised, transcript=list(transcript) or None, done=done)
             metrics = {**self.ledger.totals(), "best_success_rate": self.tree.best()[0]}
             self.tracker.log_session_metrics(metrics, len(self.tree.iterations))
         self.last_line = (f"it {summary.index} {summary.agent} {summary.decision} "
@@ -310,6 +309,7 @@ class Session:
             timeout = 0.02 if self.team.in_flight() else 0.25
             for ev, record in self.scheduler.collect(timeout):
                 self.crashes += record.outcome == "crash"
+                self.executing_s += record.wall_s  # the station's own clock: reset, rollout, verification
                 if self.journal is not None:
                     self.journal.trial(ev, record)
                 self.trainer.note(ev, record)
@@ -334,13 +334,15 @@ class Session:
         with self.progress:
             try:
                 check_integrity(self.spec)
+                channel = open_channel(self)  # before the stations start: they map its estop flag
+                self.executor.launch()  # stations boot in their own processes while MLflow opens
                 self.tracker = open_tracking(self)  # a new session run, or the resumed one (resume=SESSION_ID)
                 if self.spec.resume is not None:  # restored iterations are closed and their trials pooled
                     self.order.restart_at(self.next_index, {it.index for it in self.tree.iterations})
                     for ev in self.scheduler.queue:
                         ev.pooled = len(ev.records)
-                self.control = open_control(self)  # before the stations start: they map its estop flag
-                self.executor.start()
+                self.control = open_control(self, channel)
+                self.executor.await_ready(first_only=True)  # the first trial starts on the first station up
                 self.loop_t0 = time.monotonic()
                 self._loop()
             except IntegrityError as error:

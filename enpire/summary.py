@@ -1,8 +1,12 @@
 """The session's final summary: one greppable `key: value` a line, the same figures MLflow holds.
 
 Metric definitions (DESIGN.md):
-- mru: sum over stations of the wall seconds they spent executing trials (dispatch to record),
-  divided by (stations x the loop's wall seconds, from the fleet being up to the last record).
+- mru: sum over stations of the wall seconds they were busy with trials (dispatch to record arrival,
+  waiting for a CPU included), divided by (stations x the loop's wall seconds, from the first station
+  being up to the last record): how well the loop keeps stations fed.
+- mru_session: the seconds stations spent executing trials by their own clocks (reset, rollout,
+  verification), divided by (stations x the whole session's wall, start-up to summary): what the
+  robots' time bought, start-up and tracking included. ENPIRE's MRU is of this kind.
 - mtu: LLM tokens per minute of the session's wall clock, team (`mtu`) and per agent (`mtu.<agent>`).
 - trainer_utilization: trainer busy seconds / session wall seconds.
 - *_to_done: spent when /done was first met; absent when it was not.
@@ -16,7 +20,7 @@ ORDER = (
     "session_id", "mlflow_run_id", "experiment", "task", "robot", "agent", "fleet", "agents", "determinism",
     "reached_done", "stopped_by", "best_success_rate", "best_candidate", "iterations", "kept", "rejected",
     "cancelled", "trials", "crashes",
-    "safety_stops", "robot_seconds", "tokens", "trainer_seconds", "wall_s", "loop_wall_s", "mru", "mtu",
+    "safety_stops", "robot_seconds", "tokens", "trainer_seconds", "wall_s", "loop_wall_s", "mru", "mru_session", "mtu",
     "trainer_utilization", "time_to_done_s", "robot_s_to_done", "tokens_to_done", "faulty_stations",
     "station_restarts", "run_dir",
 )

@@ -71,14 +71,27 @@ class ProtocolAgent:
         self.pending: set[str] = set()
         self.rejections = 0
         self.max_outstanding = 2
+        self._synced = 0  # how many of state.iterations _sync has read
+        self._latest: dict[str, IterationSummary] = {}  # candidate id -> its newest iteration seen
 
     # ---- shared protocol ---------------------------------------------------------------------
     def _sync(self, state: ResearchState) -> None:
-        """Refresh pooled statistics of the candidates this agent knows from the idea tree."""
-        for it in state.iterations:
-            key = candidate_key(it.candidate)
-            if key in self.stats and it.candidate_trials >= self.stats[key].trials:
-                s = self.stats[key]
+        """Refresh pooled statistics of the candidates this agent knows from the idea tree.
+
+        Incremental: `state.iterations` only grows at its end (closing order; under determinism=strict the
+        horizon only moves forward), so each call reads the iterations added since the last one, by their
+        stored candidate id, into `_latest` (the newest pooled figures of every candidate), then refreshes
+        the candidates this agent tracks. No candidate is hashed again (that was O(history) per call)."""
+        for it in state.iterations[self._synced:]:
+            key = it.candidate_id or candidate_key(it.candidate)
+            if key and it.decision not in ("rejected", "cancelled"):
+                known = self._latest.get(key)
+                if known is None or it.candidate_trials >= known.candidate_trials:
+                    self._latest[key] = it
+        self._synced = len(state.iterations)
+        for key, s in self.stats.items():
+            it = self._latest.get(key)
+            if it is not None and it.candidate_trials >= s.trials:
                 s.trials = it.candidate_trials
                 s.successes = it.candidate_success_rate * it.candidate_trials
                 s.iteration = max(s.iteration, it.index)

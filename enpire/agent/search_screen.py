@@ -16,6 +16,8 @@ Pure functions, so the same rule serves the search agent and both baselines (a f
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 DEFAULT_SCHEDULE = (1, 4, 16)
 
 
@@ -23,14 +25,19 @@ def prob_at_least(successes: float, trials: float, goal: float) -> float:
     """P(p >= goal) under the Beta(1 + s, 1 + f) posterior of a candidate's success probability.
 
     The regularized upper incomplete beta function, exact and stable for any number of trials
-    (a binomial sum overflows floats past ~1000 trials).
+    (a binomial sum overflows floats past ~1000 trials). Memoised on the rounded counts: an agent asks
+    this of every candidate it knows at every proposal, and most share a few small (s, n) pairs.
     """
-    from scipy.special import betaincc
-
     if not 0.0 < goal < 1.0:
         raise ValueError(f"goal: {goal!r}, expected a success rate strictly between 0 and 1")
     n = max(0, round(trials))
-    s = min(n, max(0, round(successes)))
+    return _tail(min(n, max(0, round(successes))), n, float(goal))
+
+
+@lru_cache(maxsize=65536)
+def _tail(s: int, n: int, goal: float) -> float:
+    from scipy.special import betaincc
+
     return float(betaincc(s + 1, n - s + 1, goal))
 
 

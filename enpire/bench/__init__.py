@@ -19,6 +19,7 @@ MODULES = (
     "enpire.bench.search",  # search_vs_baselines
     "enpire.bench.ray_overhead",  # ray
     "enpire.bench.determinism",  # determinism
+    "enpire.bench.long_session",  # long_session
 )
 
 

@@ -17,7 +17,7 @@ from enpire.bench.sessions import median, number, run_quiet
 SIGNATURE = ("iterations", "trials", "robot_seconds", "best_candidate", "kept")
 
 
-@bench("determinism", "MRU at fleet 4 with determinism=strict vs fast (interleaved medians), and whether strict repeats")
+@bench("determinism", "MRU at fleet 4, determinism=strict vs fast (interleaved medians); does strict repeat")
 def determinism(quick: bool) -> dict[str, float]:
     repeats = 2 if quick else 5
     mru: dict[str, list[float]] = {"strict": [], "fast": []}

@@ -28,19 +28,24 @@ TASKS = ("drawer", "peg_insert")
 
 def compare(task: str, seeds: int, fleet: int, budget: str, extra: tuple[str, ...] = ()) -> dict[str, float]:
     """Median robot-seconds to /done per agent kind on `task`, same seeds and protocol for every kind."""
+    from enpire.spec import load_spec
+
     out: dict[str, float] = {}
+    cap = load_spec([f"task={task}", f"budget={budget}", *extra]).budget.robot_seconds  # what a miss costs
     with tempfile.TemporaryDirectory(prefix="enpire-bench-search-") as tmp:
         for kind in KINDS:
-            spent, reached = [], 0
+            spent, hits = [], []
             for seed in range(seeds):
                 summary = run_quiet([f"task={task}", f"agent={kind}", f"seed={seed}", f"fleet={fleet}",
                                      f"budget={budget}", "video.enabled=false", *extra], Path(tmp))
-                done = summary.get("reached_done") == "true"
-                reached += done
-                cap = number(summary, "robot_seconds")
-                spent.append(number(summary, "robot_s_to_done") if done else cap)
+                if summary.get("reached_done") == "true":
+                    hits.append(number(summary, "robot_s_to_done"))
+                    spent.append(hits[-1])
+                else:  # a miss is scored at the whole budget, never at what it happened to use before a cap
+                    spent.append(cap)
             out[f"{task}.{kind}_robot_s_to_done_median"] = median(spent)
-            out[f"{task}.{kind}_reached_done"] = float(reached)
+            out[f"{task}.{kind}_robot_s_to_done_median_of_reached"] = median(hits)
+            out[f"{task}.{kind}_reached_done"] = float(len(hits))
     tpe = out[f"{task}.tpe_robot_s_to_done_median"]
     out[f"{task}.search_over_tpe"] = out[f"{task}.search_robot_s_to_done_median"] / tpe if tpe else float("nan")
     return out

@@ -42,6 +42,13 @@ class Executor(Protocol):
     def start(self) -> None:
         """Bring every station up (blocking); raises if none can start."""
 
+    def launch(self) -> None:
+        """Start bringing the stations up without waiting (they boot while the runner opens MLflow)."""
+
+    def await_ready(self, first_only: bool = False) -> None:
+        """Wait for the stations `launch` started: all, or (first_only) the first one; the others join the
+        rotation as they come up, or turn faulty past their start timeout. Raises if none can start."""
+
     def idle(self) -> list[int]:
         """Stations ready for a trial (not busy, not faulty)."""
 
@@ -125,20 +132,43 @@ class SlotStations:
                 log.warning("station %d: trial exceeded %.0f s; stopping the station", i, limit)
                 self._stop_hung(i)
                 out.extend(self._died(i, f"trial exceeded executor.trial_timeout_s={limit}"))
+            elif slot.state == "starting" and now - slot.started > self._start_timeout_s:
+                self._mark_faulty(i, self._not_started)  # a (re)start that never came up leaves the rotation
         return out
 
+    _start_timeout_s: float = 180.0
+    _not_started: str = "did not start in time"
+
     def _start_all(self, timeout_s: float, not_started: str) -> None:
-        """Spawn every station and wait until each is ready or `timeout_s` passed; the late ones are faulty
-        (`not_started` says why, e.g. "did not start within 120 s"). Raises if no station could start."""
+        """Spawn every station and wait until each is ready or `timeout_s` passed (see `await_ready`)."""
+        self._spawn_all(timeout_s, not_started)
+        self.await_ready()
+
+    def _spawn_all(self, timeout_s: float, not_started: str) -> None:
+        self._start_timeout_s, self._not_started = timeout_s, not_started
         for i in range(len(self._slots)):
             self._spawn(i)
-        deadline = time.monotonic() + timeout_s
-        while any(s.state == "starting" for s in self._slots) and time.monotonic() < deadline:
+
+    def await_ready(self, first_only: bool = False) -> None:
+        """Wait until every station (or, first_only, one) is ready or its start timed out; a station still
+        starting past `_start_timeout_s` is faulty (`_not_started` says why). Raises if none could start."""
+        deadline = max(s.started for s in self._slots) + self._start_timeout_s if self._slots else 0.0
+
+        def waiting() -> bool:
+            if first_only and any(s.state in ("ready", "busy") for s in self._slots):
+                return False
+            return any(s.state == "starting" for s in self._slots)
+
+        while waiting() and time.monotonic() < deadline:
             self.wait(0.5)
-        for i, slot in enumerate(self._slots):
-            if slot.state == "starting":
-                self._mark_faulty(i, not_started)
-        if len(self._faulty) == len(self._slots):
+        if not first_only:
+            for i, slot in enumerate(self._slots):
+                if slot.state == "starting":
+                    self._mark_faulty(i, self._not_started)
+        if not any(s.state in ("ready", "busy") for s in self._slots):
+            for i, slot in enumerate(self._slots):
+                if slot.state == "starting":
+                    self._mark_faulty(i, self._not_started)
             raise RuntimeError(f"no station could start: {self._faulty}")
 
     def _returned(self, index: int, record: TrialRecord, faulty: bool) -> list[TrialRecord]:
@@ -204,6 +234,12 @@ class InlineExecutor:
         make = load_factory(self._factory)
         for i in range(self.size):
             self._stations[i] = make(self._spec, i)
+
+    def launch(self) -> None:
+        self.start()
+
+    def await_ready(self, first_only: bool = False) -> None:
+        """Inline stations are built by `launch`."""
 
     def idle(self) -> list[int]:
         return [i for i in range(self.size) if i not in self._pending and i not in self._faulty]

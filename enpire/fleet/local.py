@@ -61,6 +61,9 @@ class LocalExecutor(SlotStations):
     def start(self) -> None:
         self._start_all(START_TIMEOUT_S, f"did not start within {START_TIMEOUT_S:.0f} s")
 
+    def launch(self) -> None:
+        self._spawn_all(START_TIMEOUT_S, f"did not start within {START_TIMEOUT_S:.0f} s")
+
     def close(self) -> None:
         for slot in self._slots:
             if slot.conn is not None and slot.state in ("ready", "busy", "starting"):

@@ -125,9 +125,13 @@ class RayExecutor(SlotStations):
             time.monotonic(), None
 
     def start(self) -> None:
+        self.launch()
+        self.await_ready()
+
+    def launch(self) -> None:
         self._owns_ray = connect(self._spec)
         self._remote = ray.remote(max_restarts=0, max_task_retries=0)(StationActor)
-        self._start_all(START_TIMEOUT_S, f"did not start within {START_TIMEOUT_S:.0f} s (no Ray node with "
+        self._spawn_all(START_TIMEOUT_S, f"did not start within {START_TIMEOUT_S:.0f} s (no Ray node with "
                                          f"{self._spec.executor.num_cpus_per_station} free CPUs?)")
 
     def close(self) -> None:

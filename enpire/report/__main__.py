@@ -1,7 +1,9 @@
 """`python -m enpire.report`: tables and plots comparing iterations and sessions, from MLflow alone.
 
 Writes `report.md` and PNG figures to --out, logs them as artifacts of the sessions
-(`report/`), and prints the comparison table.
+(`report/`), and prints the comparison table. A session whose videos are still being rendered in the
+background (tag `enpire.videos=pending|rendering`) gets a note saying which; `--videos` renders them
+first (waiting for a background renderer already on them).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from pathlib import Path
 from enpire.report import plots
 from enpire.report.data import Session, load_sessions
 from enpire.report.markdown import iteration_table, session_table
+from enpire.report.pending import pending_note, render_videos
 from enpire.report.stills import video_stills
 
 DEFAULT_URI = "sqlite:///outputs/mlflow.db"
@@ -27,6 +30,9 @@ def _session_section(client, session: Session, out: Path, stills: bool) -> list[
              f"experiment `{session.experiment}`, status {session.status}, "
              f"{len(session.iterations)} iterations", "", iteration_table(session), "",
              f"![idea tree]({tree.name})", "", f"![success curves]({curves.name})", ""]
+    note = pending_note(session)
+    if note:
+        lines += [f"*{note}*", ""]
     if stills:
         for caption, png in video_stills(client, session, out):
             lines += [f"*{caption}*", "", f"![{caption}]({png.name})", ""]
@@ -56,6 +62,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=Path("outputs/report"), help="output directory (%(default)s)")
     parser.add_argument("--no-log", action="store_true", help="do not log the report as session artifacts")
     parser.add_argument("--no-stills", action="store_true", help="skip stills from trial videos")
+    parser.add_argument("--videos", action="store_true",
+                        help="render the sessions' pending videos first (waits for a background renderer on them)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
@@ -73,11 +81,21 @@ def main(argv: list[str] | None = None) -> int:
     if not sessions:
         print("enpire.report: no sessions found", file=sys.stderr)
         return 2
+    if args.videos:
+        done = render_videos(sessions)
+        for line in done:
+            print(f"videos: {line}")
+        if done:  # their tags changed
+            sessions = load_sessions(client, args.experiment, args.session, args.sweep)
     path = build_report(client, sessions, args.out, stills=not args.no_stills)
     if not args.no_log:
         for s in sessions:
             client.log_artifacts(s.run_id, str(args.out), "report")
     print(session_table(sessions))
+    for s in sessions:
+        note = pending_note(s)
+        if note:
+            print(f"{s.run_id[:8]}: {note}")
     print(f"\nreport: {path}")
     return 0
 

@@ -185,6 +185,8 @@ class VideoSpec:
     height: int
     fps: int
     camera: str | None
+    render: str = "background"  # background | on_demand | inline (docs/videos.md)
+    iterations: str = "kept"  # kept | all
 
 
 @dataclass(frozen=True)

@@ -51,6 +51,7 @@ def session_summary(s: Session) -> dict[str, Any]:
         "robot_seconds": round(used["robot_seconds"], 3), "tokens": int(used["tokens"]),
         "trainer_seconds": round(used["trainer_seconds"], 3), "wall_s": round(wall, 3),
         "loop_wall_s": round(loop_wall, 3), "mru": round(min(1.0, mru), 4),
+        "mru_session": round(min(1.0, getattr(s, "executing_s", 0.0) / (spec.fleet * wall)), 4) if wall > 0 else 0.0,
         "mtu": round(used["tokens"] / (wall / 60.0), 3) if wall > 0 else 0.0,
         "trainer_utilization": round(min(1.0, _trainer_busy(s, used) / wall), 4) if wall > 0 else 0.0,
         "faulty_stations": len(s.executor.faulty()), "station_restarts": sum(s.executor.restarts()),

@@ -4,12 +4,16 @@ Layout (DESIGN.md): experiment `enpire/<task>` (or `tracking.experiment`) create
 `tracking.artifact_root` as artifact location; a session run tagged `enpire.kind=session` with
 the fingerprints, the resolved spec as params and as `spec/resolved_spec.json`; a child run per
 iteration with its tags, metrics and artifacts (`candidate.json`, `iteration.json`,
-`trials.jsonl`: a row per trial, `videos/*.mp4`). Session metrics carry the ledger totals
-(step = iterations so far) so a resume can restore the ledger, and `idea_tree.json` is
-written at the end.
+`trials.jsonl`: a row per trial, `agent/transcript.json`: the agent call that proposed it, when
+given, `videos/*.mp4`). Session metrics carry the ledger totals (step = iterations so far) so a
+resume can restore the ledger, and `idea_tree.json` is written at the end.
 
-Writes happen on a background thread that flushes every `tracking.flush_every_s`, so the loop
-never waits on SQLite.
+Writes happen on ONE background thread that flushes every `tracking.flush_every_s`, so the loop
+never waits on SQLite; `close` queues the session's last writes behind everything else and waits
+for that thread (nothing else ever takes from the queue). Videos (enpire.track.videos): the
+writer picks the trials an iteration shows, deletes every other replay at once and, by default,
+queues the shown ones for a detached renderer started after the last write, so the summary does
+not wait on software rendering.
 """
 
 from __future__ import annotations
@@ -17,6 +21,8 @@ from __future__ import annotations
 import json
 import logging
 import queue
+import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -27,12 +33,15 @@ from typing import Any
 from enpire.agent.api import IterationSummary
 from enpire.spec.model import ExperimentSpec
 from enpire.track import records
+from enpire.track import videos as vids
 from enpire.track.retry import RETRY_WINDOW_S, disk_full_reason, is_disk_full, with_retry
 from enpire.track.store_init import ensure_store
-from enpire.track.videos import IterationVideos
+from enpire.track.videos import IterationVideos, PendingVideo, PendingVideos
 from enpire.world.api import TrialRecord
 
 log = logging.getLogger(__name__)
+
+CLOSE_WAIT_S = (RETRY_WINDOW_S + 60.0) * 2  # close() waits this long for the writer (it may wait out outages)
 
 
 def _now_ms() -> int:
@@ -64,9 +73,14 @@ class Tracker:
         }
         if sweep:
             tags["enpire.sweep"] = sweep
+        self.pending: PendingVideos | None = None  # the session's videos still to render (enpire.track.videos)
         if resume_run_id:  # resume: reopen the SAME session run (enpire.track.resume); spec already logged
             self.client.update_run(resume_run_id, status="RUNNING")
             self.run_id: str = resume_run_id
+            earlier = self.client.get_run(resume_run_id).data.tags.get(vids.TAG_FILE)
+            if earlier and Path(earlier).is_file():  # videos an earlier segment queued: this one goes on with them
+                self.pending = PendingVideos(earlier)
+                self.pending.set_closed(False)
         else:
             run = self.client.create_run(self.experiment_id, start_time=_now_ms(), tags=tags, run_name=run_name)
             self.run_id = run.info.run_id
@@ -77,7 +91,12 @@ class Tracker:
         self.open_runs: dict[int, str] = {}  # iteration index -> run created before it closed (bc)
         self.write_stats: dict[str, float] = {}  # retries through store outages (enpire.track.retry)
         self.fatal: str | None = None  # set when writing cannot go on (disk full): the loop ends the session
-        self.videos = IterationVideos(spec)  # each iteration's first failure and first success, from replays
+        self.videos = IterationVideos(spec)  # video.render=inline: the writer thread renders the shown trials
+        self.render_mode = vids.render_mode(spec) if spec.video.enabled else "off"
+        self.video_selection = vids.selection(spec) if spec.video.enabled else "kept"
+        self.shown_count = 0  # trials shown (rendered inline or queued) this segment
+        self.renderer_pid: int | None = None  # the detached renderer started by close()
+        self._final_errors: list[BaseException] = []
         self._thread = threading.Thread(target=self._loop, name="enpire-mlflow", daemon=True)
         self._thread.start()
 
@@ -107,10 +126,17 @@ class Tracker:
 
     # ---- background writing --------------------------------------------------------------------
     def _loop(self) -> None:
+        """The only consumer of the queue. `close` puts its writes before setting the stop event, so the
+        drain that follows a wait which saw the event takes every one of them."""
         every = self.spec.tracking.flush_every_s
-        while not self._stop.is_set():
-            self._stop.wait(every)
-            self._drain()
+        try:
+            while True:
+                stopping = self._stop.wait(every)
+                self._drain()
+                if stopping:
+                    return
+        finally:
+            self.videos.close()  # GL contexts belong to the thread that made them
 
     def _drain(self) -> None:
         while True:
@@ -123,12 +149,33 @@ class Tracker:
             except Exception as error:  # keep writing the rest; surfaced at close()
                 log.exception("MLflow write failed")
                 self._errors.append(error)
+                if getattr(op, "enpire_final", False):
+                    self._final_errors.append(error)
                 if is_disk_full(error) and self.fatal is None:
                     self.fatal = f"output disk full: MLflow write failed ({disk_full_reason(error)})"
 
-    def log_iteration(self, it: IterationSummary, trials: list[TrialRecord], raised_best: bool) -> None:
+    def log_iteration(self, it: IterationSummary, trials: list[TrialRecord], raised_best: bool, *,
+                      transcript: list[dict] | None = None, done: bool | None = None) -> None:
+        """Queue iteration `it` with its trials. `transcript` (the agent call that proposed it), when not empty,
+        goes in as `agent/transcript.json`; `done` says whether its candidate met /done (shown like a kept
+        iteration; when not given, a candidate whose pooled rate reaches done.min_success_rate over at least
+        done.window trials counts). Replays of trials it will not show are deleted here, at once."""
         ended_ms = _now_ms()  # the run's end time is when the loop closed it, not when the queue got to it
-        self._queue.put(lambda: self._write_iteration(it, list(trials), raised_best, ended_ms))
+        trials = list(trials)
+        shown = self._shown(it, trials, done)
+        vids.discard(trials, keep={r.trial_id for r in shown})
+        transcript = list(transcript) if transcript else None
+        self._queue.put(lambda: self._write_iteration(it, trials, raised_best, ended_ms, shown, transcript))
+
+    def _shown(self, it: IterationSummary, trials: list[TrialRecord], done: bool | None) -> list[TrialRecord]:
+        if self.render_mode == "off":
+            return []
+        if done is None:
+            d = self.spec.done
+            done = it.candidate_trials >= d.window and it.candidate_success_rate >= d.min_success_rate - 1e-12
+        if self.video_selection == "all" or it.decision == "keep" or done:
+            return vids.shown_trials(trials)
+        return []
 
     def open_iteration_run(self, index: int) -> str:
         """Create iteration `index`'s run now (synchronously; called from the trainer thread) so training
@@ -152,11 +199,16 @@ class Tracker:
             self.client.log_batch(run_id, metrics=chunk)
 
     def _write_iteration(self, it: IterationSummary, trials: list[TrialRecord], raised_best: bool,
-                         ended_ms: int | None = None) -> None:
+                         ended_ms: int | None = None, shown: list[TrialRecord] | None = None,
+                         transcript: list[dict] | None = None) -> None:
         from mlflow.entities import Param, RunTag
 
+        shown = [r for r in shown or () if r.replay and Path(r.replay).is_file()]
+        queue_videos = bool(shown) and self.render_mode != "inline"
         tags = records.iteration_tags(it, raised_best, self.sweep)
         tags["mlflow.parentRunId"] = self.run_id
+        if queue_videos:
+            tags[vids.TAG] = "pending"
         run_id = self.open_runs.get(it.index)  # bc: opened before its training (open_iteration_run)
         if run_id is None:
             run_id = self.client.create_run(self.experiment_id, start_time=ended_ms or _now_ms(), tags=tags,
@@ -173,11 +225,19 @@ class Tracker:
                 (folder / "candidate.py").write_text(str(it.candidate["source"]))
             (folder / "iteration.json").write_text(
                 json.dumps(records.iteration_document(it, raised_best), indent=2, default=str))
+            if transcript:
+                (folder / "agent").mkdir()
+                (folder / "agent" / "transcript.json").write_text(json.dumps(transcript, indent=2, default=str))
             rows = []
             videos = folder / "videos"
-            shown = self.videos.render(trials, videos)
+            rendered: dict[str, str] = {}
+            if shown and not queue_videos:  # video.render=inline
+                for record in shown:
+                    name, _ = self.videos.render_one(record.trial_id, str(record.replay), videos)
+                    if name is not None:
+                        rendered[record.trial_id] = name
             for record in trials:
-                video_artifact = f"videos/{shown[record.trial_id]}" if record.trial_id in shown else None
+                video_artifact = f"videos/{rendered[record.trial_id]}" if record.trial_id in rendered else None
                 if video_artifact is None and record.video and Path(record.video).is_file():
                     videos.mkdir(exist_ok=True)
                     target = videos / f"{record.trial_id}.mp4"
@@ -186,32 +246,104 @@ class Tracker:
                 rows.append(json.dumps(records.trial_row(record, it.candidate_id, video_artifact), default=str))
             (folder / "trials.jsonl").write_text("\n".join(rows) + ("\n" if rows else ""))
             self.client.log_artifacts(run_id, str(folder))
+        if queue_videos:
+            self._queue_videos(it.index, run_id, shown)
         self.client.set_terminated(run_id, "FINISHED" if it.decision != "crash" else "FAILED",
                                    end_time=ended_ms or _now_ms())
         self.open_runs.pop(it.index, None)
-        self.videos.discard(trials)
+        self.shown_count += len(shown)
+        vids.discard(trials, keep={r.trial_id for r in shown} if queue_videos else frozenset())
+
+    def _queue_videos(self, index: int, run_id: str, shown: list[TrialRecord]) -> None:
+        """Add the shown trials to the session's pending file (created beside the replays on first use)."""
+        from mlflow.entities import RunTag
+
+        if self.pending is None:
+            path = Path(str(shown[0].replay)).resolve().parent / vids.PENDING_NAME
+            self.pending = PendingVideos.create(path, self.run_id, self.spec.tracking.uri, self.spec.as_dict())
+        for record in shown:
+            why = "first success" if record.pass_at_1 else "typical failure"
+            self.pending.add(PendingVideo(index, run_id, record.trial_id, str(Path(str(record.replay)).resolve()), why))
+        self.client.log_batch(self.run_id, tags=[RunTag(vids.TAG, "pending"),
+                                                 RunTag(vids.TAG_FILE, str(self.pending.path))])
 
     # ---- end of session -------------------------------------------------------------------------
     def close(self, final_metrics: dict[str, float], step: int, tags: dict[str, str], idea_tree: list[dict],
               summary_text: str, status: str) -> None:
-        """Flush everything, write the final metrics, tags and documents, end the run with `status`."""
+        """Write everything queued, then the final metrics, tags and documents, end the run with `status`;
+        then start the background renderer of the session's pending videos (video.render=background).
+
+        The writer thread does all of it, in order; this thread only waits for it. Raises the first error of
+        the final writes (the caller reports it)."""
         from mlflow.entities import RunTag
 
         queued = self._queue.qsize()
         if queued:
-            log.info("writing %d queued records to MLflow (iterations render their videos here)", queued)
+            log.info("writing %d queued records to MLflow", queued)
+        tags = dict(tags)
+        final = [
+            lambda: self._close_videos(tags),
+            lambda: self._write_metrics(self.run_id, final_metrics, step, _now_ms()),
+            lambda: self.client.log_batch(self.run_id, tags=[RunTag(k, v[:records.MAX_TAG_CHARS])
+                                                             for k, v in tags.items()]),
+            lambda: self.client.log_dict(self.run_id, {"iterations": idea_tree}, "idea_tree.json"),
+            lambda: self.client.log_text(self.run_id, summary_text, "summary.txt"),
+            lambda: self.client.set_terminated(self.run_id, status, end_time=_now_ms()),
+        ]
+        for op in final:
+            op.enpire_final = True  # type: ignore[attr-defined]  # its failure is close()'s to raise
+            self._queue.put(op)
         self._stop.set()
-        self._thread.join(timeout=RETRY_WINDOW_S + 60.0)  # it may be waiting out a store outage
-        self._drain()
-        self.videos.close()
+        wait_s = CLOSE_WAIT_S
+        self._thread.join(timeout=wait_s)
+        if self._thread.is_alive():  # it keeps the queue: nothing here takes from it (one writer, always)
+            self._errors.append(TimeoutError(f"MLflow writer still busy after {wait_s:.0f} s"))
+            log.error("the MLflow writer is still busy after %.0f s (%d records queued); the session run may lack "
+                      "its last records", wait_s, self._queue.qsize())
         stats = self.write_stats
-        with_retry(lambda: self._write_metrics(self.run_id, final_metrics, step, _now_ms()), stats)
-        with_retry(lambda: self.client.log_batch(
-            self.run_id, tags=[RunTag(k, v[:records.MAX_TAG_CHARS]) for k, v in tags.items()]), stats)
-        with_retry(lambda: self.client.log_dict(self.run_id, {"iterations": idea_tree}, "idea_tree.json"), stats)
-        with_retry(lambda: self.client.log_text(self.run_id, summary_text, "summary.txt"), stats)
-        with_retry(lambda: self.client.set_terminated(self.run_id, status, end_time=_now_ms()), stats)
         if stats:
             log.warning("MLflow store outages survived: %s", stats)
         if self._errors:
             log.error("%d MLflow writes failed; first: %r", len(self._errors), self._errors[0])
+        if self._final_errors:
+            raise self._final_errors[0]
+        if self._thread.is_alive():
+            raise self._errors[-1]
+        if self.render_mode == "background" and self.pending is not None and int(tags.get(vids.TAG_PENDING, "0")):
+            self.renderer_pid = start_renderer(self.pending.path)
+            log.info("rendering %s videos in the background (pid %d, log %s); the session run's tag %s turns "
+                     "'done' once they are in MLflow (python -m enpire.report --videos waits for it)",
+                     tags[vids.TAG_PENDING], self.renderer_pid, renderer_log(self.pending.path), vids.TAG)
+        elif self.render_mode == "on_demand" and int(tags.get(vids.TAG_PENDING, "0")):
+            log.info("%s videos pending (video.render=on_demand): python -m enpire.report --videos renders them",
+                     tags[vids.TAG_PENDING])
+
+    def _close_videos(self, tags: dict[str, str]) -> None:
+        """Say in `tags` where the session's videos stand (written with the other final tags)."""
+        if self.render_mode == "off":
+            return
+        if self.pending is None:
+            tags[vids.TAG] = "done" if self.shown_count else "none"
+            return
+        self.pending.set_closed(True)
+        todo = self.pending.read().todo
+        tags[vids.TAG] = "pending" if todo else "done"
+        tags[vids.TAG_PENDING] = str(len(todo))
+
+
+def renderer_log(pending: Path) -> Path:
+    return pending.with_name("videos_render.log")
+
+
+_RENDERERS: list[subprocess.Popen] = []  # held so the Popen objects outlive close(); the processes are detached
+
+
+def start_renderer(pending: Path) -> int:
+    """Start `python -m enpire.track.render_pending FILE` detached (own session: it outlives this process and a
+    Ctrl-C of the terminal); returns its pid. Its output goes to `videos_render.log` beside the file."""
+    with open(renderer_log(pending), "ab") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "enpire.track.render_pending", str(pending)],
+                                stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+                                start_new_session=True, close_fds=True)
+    _RENDERERS.append(proc)
+    return proc.pid

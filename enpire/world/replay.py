@@ -1,11 +1,13 @@
 """Trial replays: the few numbers a station keeps so a video can be rendered later, off the robot's time.
 
-A station records, at the video frame rate, the scene's positions (`qpos`, mocap poses) and, once per
-trial, the body positions a task's reset may move (reach moves its target body). That is a few KB per
-trial and costs nothing measurable per control step. The session's MLflow writer then renders only the
-trials an iteration shows (its first failure and first success) with `ReplayRenderer`, which sets each
-frame's state, runs `mj_forward` and renders it offscreen: the same pictures as rendering during the
-trial, without a station waiting on software rendering.
+A station records, at the video frame rate, the scene's positions (`qpos`, mocap poses) and the
+control step of each frame and, once per trial, the pose of every body in its parent's frame
+(`model.body_pos` and `model.body_quat`: a task's reset may move and turn fixed bodies, e.g. drawer's
+cabinet yaw, reach's target). Those determine every body's world pose (`xpos`, `xquat`) through
+`mj_forward`; velocities do not, so they are not kept. That is a few KB per trial and costs nothing
+measurable per control step. The trials a session shows (enpire.track.videos) are then rendered with
+`ReplayRenderer`, which sets each frame's state (`restore`), runs `mj_forward` and renders it offscreen:
+the same pictures as rendering during the trial, without a station waiting on software rendering.
 """
 
 from __future__ import annotations
@@ -27,10 +29,17 @@ class ReplayRecorder(FrameSampler):
 
     def __init__(self, spec: ExperimentSpec, model: mujoco.MjModel, camera: str) -> None:
         super().__init__(spec, camera)
-        self.body_pos = model.body_pos.copy()  # after the reset: tasks may move bodies there
+        self.body_pos = model.body_pos.copy()  # after the reset: tasks move and turn bodies there
+        self.body_quat = model.body_quat.copy()
+        self.steps: list[int] = []
         self.qpos: list[np.ndarray] = []
         self.mocap_pos: list[np.ndarray] = []
         self.mocap_quat: list[np.ndarray] = []
+
+    def maybe_capture(self, data: mujoco.MjData, step: int) -> None:
+        if step % self.every == 0:
+            self.steps.append(step)
+            self.capture(data)
 
     def capture(self, data: mujoco.MjData) -> None:
         self.qpos.append(data.qpos.copy())
@@ -42,9 +51,46 @@ class ReplayRecorder(FrameSampler):
             return None
         path.parent.mkdir(parents=True, exist_ok=True)
         np.savez(path, qpos=np.array(self.qpos), mocap_pos=np.array(self.mocap_pos),
-                 mocap_quat=np.array(self.mocap_quat), body_pos=self.body_pos, fps=self.spec.video.fps,
-                 camera=np.array(self.camera))
+                 mocap_quat=np.array(self.mocap_quat), body_pos=self.body_pos, body_quat=self.body_quat,
+                 step=np.array(self.steps, dtype=np.int64), fps=self.spec.video.fps, camera=np.array(self.camera))
         return str(path)
+
+
+class Replay:
+    """A replay file, loaded: `restore(model, data, i)` puts the scene in frame i's state."""
+
+    def __init__(self, path: str | Path) -> None:
+        with np.load(path) as doc:
+            self.qpos, self.mocap_pos, self.mocap_quat = doc["qpos"], doc["mocap_pos"], doc["mocap_quat"]
+            self.body_pos = doc["body_pos"]
+            self.body_quat = doc["body_quat"] if "body_quat" in doc else None  # replays before body_quat was kept
+            self.steps = doc["step"] if "step" in doc else None
+            self.fps, self.camera = float(doc["fps"]), str(doc["camera"])
+        self.path = str(path)
+
+    def __len__(self) -> int:
+        return len(self.qpos)
+
+    def check(self, model: mujoco.MjModel) -> None:
+        """ValueError when the replay does not fit this scene."""
+        if self.qpos.ndim != 2 or self.qpos.shape[1] != model.nq or self.body_pos.shape != model.body_pos.shape \
+                or (self.body_quat is not None and self.body_quat.shape != model.body_quat.shape):
+            raise ValueError(f"replay {self.path}: qpos {self.qpos.shape}, body_pos {self.body_pos.shape}; "
+                             f"this scene has nq={model.nq}, {model.nbody} bodies")
+
+    def place_bodies(self, model: mujoco.MjModel) -> None:
+        """Set the trial's body poses (relative to their parents) in `model`."""
+        model.body_pos[:] = self.body_pos
+        if self.body_quat is not None:
+            model.body_quat[:] = self.body_quat
+
+    def restore(self, model: mujoco.MjModel, data: mujoco.MjData, i: int) -> None:
+        """Frame i's state in `data` with every body's world pose computed (`place_bodies` first)."""
+        data.qpos[:] = self.qpos[i]
+        if model.nmocap:
+            data.mocap_pos[:] = self.mocap_pos[i]
+            data.mocap_quat[:] = self.mocap_quat[i]
+        mujoco.mj_forward(model, data)
 
 
 # Off in replay videos: software EGL renders a frame ~2.5x faster without them (29 -> 11 ms at 320x240);
@@ -74,29 +120,21 @@ class ReplayRenderer:
     def render(self, replay: str | Path, out: Path) -> str:
         """Write `out` (mp4) from the replay file; raises ValueError when the replay does not fit this scene."""
         model, data, renderer = self._scene()
-        with np.load(replay) as doc:
-            qpos, mocap_pos, mocap_quat = doc["qpos"], doc["mocap_pos"], doc["mocap_quat"]
-            body_pos, fps, camera = doc["body_pos"], float(doc["fps"]), str(doc["camera"])
-        if qpos.ndim != 2 or qpos.shape[1] != model.nq or body_pos.shape != model.body_pos.shape:
-            raise ValueError(f"replay {replay}: qpos {qpos.shape}, body_pos {body_pos.shape}; this scene has "
-                             f"nq={model.nq}, {model.nbody} bodies")
-        saved_body_pos = model.body_pos.copy()
-        model.body_pos[:] = body_pos
+        rep = Replay(replay)
+        rep.check(model)
+        saved = model.body_pos.copy(), model.body_quat.copy()
+        rep.place_bodies(model)
         frames = []
         try:
-            for i in range(len(qpos)):
-                data.qpos[:] = qpos[i]
-                if model.nmocap:
-                    data.mocap_pos[:] = mocap_pos[i]
-                    data.mocap_quat[:] = mocap_quat[i]
-                mujoco.mj_forward(model, data)
-                renderer.update_scene(data, camera=camera)
+            for i in range(len(rep)):
+                rep.restore(model, data, i)
+                renderer.update_scene(data, camera=rep.camera)
                 for flag in EXPENSIVE_EFFECTS:
                     renderer.scene.flags[flag] = 0
                 frames.append(renderer.render().copy())
         finally:
-            model.body_pos[:] = saved_body_pos
-        return write_mp4(out, frames, fps)
+            model.body_pos[:], model.body_quat[:] = saved
+        return write_mp4(out, frames, rep.fps)
 
     def close(self) -> None:
         if self._renderer is not None:

@@ -20,7 +20,8 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> str:
     for seed, fleet in ((0, 1), (1, 2)):
         spec = load_spec(["experiment=debug", f"fleet={fleet}", f"seed={seed}", "budget.iterations=4",
                           f"tracking.uri={uri}", f"tracking.artifact_root={root}/artifacts",
-                          "video.enabled=true", "video.width=96", "video.height=72", "video.fps=5"])
+                          "video.enabled=true", "video.iterations=all", "video.render=inline", "video.width=96",
+                          "video.height=72", "video.fps=5"])
         assert run_session(spec, SessionContext(run_dir=str(root / f"run{seed}")), live=False) == 0
     return uri
 
