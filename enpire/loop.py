@@ -24,7 +24,8 @@ from enpire.agent.team import Member, Team
 from enpire.agent.tree import Evaluation, IdeaTree
 from enpire.control_session import open_channel, open_control
 from enpire.fleet.budget import BudgetLedger
-from enpire.fleet.executor import STATION_FACTORY, make_executor
+from enpire.fleet.executor import STATION_FACTORY
+from enpire.fleet.executors import make_executor
 from enpire.fleet.scheduler import Scheduler
 from enpire.fleet.trainer_slot import TrainerSlot, iteration_run_opener
 from enpire.progress import Progress, Snapshot

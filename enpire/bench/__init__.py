@@ -20,6 +20,7 @@ MODULES = (
     "enpire.bench.ray_overhead",  # ray
     "enpire.bench.determinism",  # determinism
     "enpire.bench.long_session",  # long_session
+    "enpire.bench.latency",  # latency
 )
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from enpire.bench import bench
 from enpire.bench.sessions import number, run_quiet
-from enpire.fleet.executor import make_executor
+from enpire.fleet.executors import make_executor
 from enpire.fleet.scheduler import trial_seed
 from enpire.spec import load_spec
 from enpire.world.api import Candidate, TrialRequest

@@ -18,7 +18,8 @@ import tempfile
 import time
 
 from enpire.bench import bench
-from enpire.fleet.executor import Executor, make_executor
+from enpire.fleet.executor import Executor
+from enpire.fleet.executors import make_executor
 from enpire.spec import ExperimentSpec, load_spec
 from enpire.world.api import Candidate, TrialRecord, TrialRequest
 

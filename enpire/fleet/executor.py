@@ -288,17 +288,3 @@ class InlineExecutor:
             if station is not None:
                 station.close()
         self._stations = [None] * self.size
-
-
-def make_executor(spec: ExperimentSpec, factory: str = STATION_FACTORY) -> Executor:
-    if spec.executor.kind == "inline":
-        return InlineExecutor(spec, factory)
-    if spec.executor.kind == "local":
-        from enpire.fleet.local import LocalExecutor
-
-        return LocalExecutor(spec, factory)
-    if spec.executor.kind == "ray":
-        from enpire.fleet.ray_executor import RayExecutor  # Ray is imported only when used
-
-        return RayExecutor(spec, factory)
-    raise ValueError(f"executor.kind: got {spec.executor.kind!r}; expected 'local', 'inline' or 'ray'")

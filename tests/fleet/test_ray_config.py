@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from enpire.fleet.executor import make_executor
+from enpire.fleet.executors import make_executor
 from enpire.spec import load_spec
 from enpire.spec.errors import SpecError
 
@@ -61,7 +61,7 @@ def test_local_sessions_do_not_import_ray() -> None:
     """Ray is imported only when executor=ray is used (it costs seconds of start-up)."""
     import subprocess
 
-    code = ("import sys; from enpire.spec import load_spec; from enpire.fleet.executor import make_executor; "
+    code = ("import sys; from enpire.spec import load_spec; from enpire.fleet.executors import make_executor; "
             "make_executor(load_spec(['executor=local'])); import enpire.loop; print('ray' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
     assert out.stdout.strip() == "False"
