@@ -11,6 +11,7 @@ agents, ledger and tracker are separate objects; this module only wires them.
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -28,6 +29,7 @@ from enpire.fleet.executor import STATION_FACTORY
 from enpire.fleet.executors import make_executor
 from enpire.fleet.scheduler import Scheduler
 from enpire.fleet.trainer_slot import TrainerSlot, iteration_run_opener
+from enpire.policy.sandbox_paths import RUN_DIR_ENV
 from enpire.progress import Progress, Snapshot
 from enpire.spec import fingerprint
 from enpire.spec.errors import EXIT_INTEGRITY, IntegrityError
@@ -336,6 +338,7 @@ class Session:
             try:
                 check_integrity(self.spec)
                 channel = open_channel(self)  # before the stations start: they map its estop flag
+                os.environ[RUN_DIR_ENV] = str(Path(self.context.run_dir).resolve())  # sandboxes hide it
                 self.executor.launch()  # stations boot in their own processes while MLflow opens
                 self.tracker = open_tracking(self)  # a new session run, or the resumed one (resume=SESSION_ID)
                 if self.spec.resume is not None:  # restored iterations are closed and their trials pooled
@@ -356,6 +359,7 @@ class Session:
                 self.loop_t1 = self.loop_t1 or time.monotonic()
                 self.executor.close()
                 self.team.close()
+                os.environ.pop(RUN_DIR_ENV, None)
                 if self.control is not None:
                     self.control.close(self)
             self.progress.update(self._snapshot(), force=True)

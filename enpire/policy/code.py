@@ -26,6 +26,7 @@ from enpire.policy.api import CARTESIAN_ACTION, AttemptFeedback, Observation
 from enpire.policy.sandbox import Sandbox, SandboxCrash, SandboxError, SandboxLimits, SandboxTimeout
 from enpire.policy.sandbox_paths import session_paths
 from enpire.spec.model import ExperimentSpec
+from enpire.spec.policy_source import read_policy_source
 from enpire.world.api import Candidate
 
 log = logging.getLogger(__name__)
@@ -124,10 +125,9 @@ def _jsonable(obs: Observation) -> dict[str, list[float]]:
 
 
 def read_source(path: str | Path) -> str:
-    p = Path(path)
-    if not p.is_file():
-        raise FileNotFoundError(f"policy.source: {str(path)!r} is not a readable file; expected a Python file")
-    return p.read_text()
+    """The text of policy.source, read only when it passes enpire.spec.policy_source's checks (the same
+    ones validation applied: a file swapped since then is refused here too). PolicySourceError otherwise."""
+    return read_policy_source(path)
 
 
 def code_candidate(source: str, candidate_id: str | None = None) -> Candidate:

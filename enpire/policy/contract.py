@@ -226,9 +226,12 @@ def render_contract(f: dict[str, Any]) -> str:
         f"- control period {_fmt(f['control_dt'])} s; an attempt lasts at most {_fmt(f['time_limit_s'])} s "
         f"({f['steps_per_attempt']} act() calls); up to {f['attempts']} attempts per trial (pass@{f['attempts']})",
         f"- each reset()/act() call must return within {_fmt(f['limits']['step_timeout_s'])} s; "
-        f"{_fmt(f['limits']['trial_timeout_s'])} s of compute per trial; {_fmt(f['limits']['start_timeout_s'])} s to "
-        f"import the module and build the policy; {f['limits']['memory_mb']} MB of memory; replies at most "
-        f"{f['limits']['max_message_kb']} KB. A missed deadline kills the process: the trial is a `crash`.",
+        f"{_fmt(f['limits']['trial_timeout_s'])} s of compute per trial (background threads and child processes "
+        f"included); {_fmt(f['limits']['start_timeout_s'])} s to import the module and build the policy; "
+        f"{f['limits']['memory_mb']} MB of memory in total over all its processes; "
+        f"{f['limits']['disk_mb'] or 2 * f['limits']['file_size_mb']} MB and {f['limits']['max_files']} files "
+        f"written in total; replies at most {f['limits']['max_message_kb']} KB. A missed deadline or a spent "
+        "total kills the process: the trial is a `crash`.",
         f"- imports: {' and '.join(f['imports'])} only (Python {f['python']}, numpy {f['numpy']}); no network, a "
         "read-only file system except a private working directory, no other process survives the trial.",
         "- an exception, a syntax error or a missed deadline ends the trial as `crash`; its traceback is shown to "

@@ -1,10 +1,19 @@
-"""The sandbox's child side: harden this process, then serve reset/act requests for agent code.
+"""The sandbox's child side: harden a process, then serve reset/act requests for agent code.
 
 Run by `enpire.policy.sandbox` as `python -I sandbox_child.py CONFIG_JSON` in a new session,
-with stdin/stdout as the protocol pipes and a clean, whitelisted environment. It imports
-nothing from enpire on purpose: the trusted part of the child should be this one file,
-readable top to bottom. Order matters: namespaces first (they need root), then the mount
-table, then rlimits, then the irreversible privilege drop, and only then the agent's code.
+with stdin/stdout as the protocol pipes, stderr an unlinked file only the parent holds, and a
+clean, whitelisted environment. It imports nothing from enpire on purpose: the trusted part
+of the child is this file and its siblings (sandbox_fs.py: the file-system view,
+sandbox_seccomp.py: the system-call filter, sandbox_supervisor.py), readable top to bottom.
+
+Two processes. The first, the supervisor (sandbox_supervisor.py), creates the pid namespace,
+forks the second, the *policy process* (pid 1 of that namespace), moves it into the sandbox's
+cgroups and then only waits, for it or for the station's death (then it kills the whole
+sandbox and removes what it left). The policy process sets a parent-death signal (the
+supervisor is single-threaded, so this is a process's death, not a thread's), then: network,
+mount and IPC namespaces (they need root), the file-system view, modules imported while
+still privileged, the wait for the cgroups (it forks nothing before), the irreversible
+privilege drop, rlimits, seccomp, and only then the agent's code.
 
 Each protection is attempted on its own and reported in the hello message, so a machine
 that cannot create namespaces still runs code policies with rlimits, a private directory
@@ -24,28 +33,18 @@ import sys
 import traceback
 import types
 
-CLONE_NEWNS = 0x00020000
-CLONE_NEWUSER = 0x10000000
-CLONE_NEWPID = 0x20000000
-CLONE_NEWNET = 0x40000000
-MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC = 1, 2, 4, 8
-MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE = 32, 4096, 16384, 1 << 18
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import sandbox_fs  # noqa: E402 - siblings, loaded from this file's directory while it is still readable
+import sandbox_seccomp  # noqa: E402
+import sandbox_supervisor  # noqa: E402
+
+sys.path.pop(0)
+
+CLONE_NEWNS, CLONE_NEWIPC, CLONE_NEWUSER, CLONE_NEWPID, CLONE_NEWNET = 0x20000, 0x8000000, 0x10000000, 0x20000000, \
+    0x40000000
 PR_SET_PDEATHSIG, PR_SET_NO_NEW_PRIVS = 1, 38
 
 _libc = ctypes.CDLL(None, use_errno=True)
-
-
-def _check(ret: int, what: str) -> None:
-    if ret != 0:
-        err = ctypes.get_errno()
-        raise OSError(err, f"{what}: {os.strerror(err)}")
-
-
-def _mount(source: str | None, target: str, fstype: str | None, flags: int, data: str | None = None) -> None:
-    def enc(s: str | None) -> bytes | None:
-        return s.encode() if s is not None else None
-
-    _check(_libc.mount(enc(source), enc(target), enc(fstype), ctypes.c_ulong(flags), enc(data)), f"mount {target}")
 
 
 def _send(fd: int, msg: dict) -> None:
@@ -72,99 +71,49 @@ def _recv(fd: int) -> dict | None:
     return None if body is None else json.loads(body)
 
 
+def _read_all(fd: int) -> bytes:
+    out = b""
+    while chunk := os.read(fd, 4096):
+        out += chunk
+    os.close(fd)
+    return out
+
+
 def _unshare(flags: int) -> bool:
     return _libc.unshare(ctypes.c_int(flags)) == 0
 
 
-def _enter_namespaces(prot: dict) -> bool:
-    """New net + mount + pid namespaces; as a non-root user, inside a new user namespace."""
-    base = CLONE_NEWNET | CLONE_NEWNS | CLONE_NEWPID
-    if os.geteuid() == 0 and _unshare(base):
-        prot.update(network_namespace=True, mount_namespace=True, pid_namespace=True)
-        return True
+# -- the pid namespace (made by the supervisor, for its child) ------------------------------------
+
+def _new_pid_namespace(prot: dict) -> bool:
+    """A pid namespace for the policy process; as a non-root user, inside a new user namespace."""
+    if os.geteuid() == 0:
+        return _unshare(CLONE_NEWPID)
     uid, gid = os.getuid(), os.getgid()
-    if os.geteuid() != 0 and _unshare(CLONE_NEWUSER | base):
-        try:
-            for name, text in (("setgroups", "deny"), ("uid_map", f"0 {uid} 1"), ("gid_map", f"0 {gid} 1")):
-                with open(f"/proc/self/{name}", "w") as f:
-                    f.write(text)
-        except OSError as e:
-            prot["notes"].append(f"user namespace maps: {e}")
-        prot.update(user_namespace=True, network_namespace=True, mount_namespace=True, pid_namespace=True)
-        return True
-    if _unshare(CLONE_NEWNET) or (os.geteuid() != 0 and _unshare(CLONE_NEWUSER | CLONE_NEWNET)):
-        prot["network_namespace"] = True
-    else:
-        prot["notes"].append("no network namespace: unshare refused")
-    return False
+    if not _unshare(CLONE_NEWUSER | CLONE_NEWPID):
+        return False
+    try:
+        for name, text in (("setgroups", "deny"), ("uid_map", f"0 {uid} 1"), ("gid_map", f"0 {gid} 1")):
+            with open(f"/proc/self/{name}", "w") as f:
+                f.write(text)
+    except OSError as e:
+        prot["notes"].append(f"user namespace maps: {e}")
+    prot["user_namespace"] = True
+    return True
 
 
-def _mount_points() -> list[tuple[str, str]]:
-    out = []
-    with open("/proc/self/mountinfo") as f:
-        for line in f:
-            parts = line.split()
-            point = parts[4].encode().decode("unicode_escape")
-            out.append((point, parts[5]))
-    return out
+# -- the policy process -----------------------------------------------------------------------
 
-
-def _under(path: str, parent: str) -> bool:
-    return path == parent or path.startswith(parent.rstrip("/") + "/")
-
-
-def _interpreter_paths() -> list[str]:
-    """Where the interpreter and its libraries live (they must stay visible inside the sandbox)."""
-    paths = {os.path.realpath(p) for p in (sys.base_prefix, sys.prefix, os.path.dirname(sys.executable))}
-    paths |= {os.path.realpath(p) for p in sys.path if p and os.path.isdir(p)}
-    return sorted(p for p in paths if not any(_under(p, q) and p != q for q in paths))
-
-
-def _lock_filesystem(cfg: dict, prot: dict) -> None:
-    """Everything read-only except the private directory; home directories and stores hidden."""
-    workdir = cfg["workdir"]
-    _mount(None, "/", None, MS_REC | MS_PRIVATE)
-    _mount(workdir, workdir, None, MS_BIND)
-    if prot.get("pid_namespace"):
-        try:
-            _mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
-            prot["private_proc"] = True
-        except OSError as e:
-            prot["notes"].append(str(e))
-    hidden, kept = [], []
-    for path in cfg.get("hide_paths", []):
-        if not os.path.isdir(path) or _under(workdir, path):
-            continue
-        # the interpreter itself may live under a hidden directory (pyenv in ~): bind it back
-        keep = [k for k in _interpreter_paths() if _under(k, path)]
-        fds = [os.open(k, os.O_PATH) for k in keep]
-        try:
-            _mount("tmpfs", path, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=64k,mode=755")
-            for k, fd in zip(keep, fds):
-                os.makedirs(k, mode=0o755, exist_ok=True)
-                _mount(f"/proc/self/fd/{fd}", k, None, MS_BIND | MS_REC)
-                kept.append(k)
-            _mount(None, path, None, MS_REMOUNT | MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_RDONLY)
-            hidden.append(path)
-        except OSError as e:
-            prot["notes"].append(str(e))
-        finally:
-            for fd in fds:
-                os.close(fd)
-    prot["hidden_paths"], prot["kept_paths"] = hidden, kept
-    failed = []
-    for point, opts in _mount_points():
-        if point == workdir or point in hidden or (point == "/proc" and prot.get("private_proc")):
-            continue
-        keep = sum(flag for name, flag in (("nosuid", MS_NOSUID), ("nodev", MS_NODEV), ("noexec", MS_NOEXEC))
-                   if name in opts.split(","))
-        try:
-            _mount(None, point, None, MS_REMOUNT | MS_BIND | MS_RDONLY | keep)
-        except OSError:
-            failed.append(point)
-    prot["readonly_filesystem"] = not failed
-    if failed:
-        prot["notes"].append(f"could not make read-only: {failed[:5]}")
+def _enter_namespaces(prot: dict) -> None:
+    """New network, mount and IPC namespaces (each on its own where the machine refuses them together)."""
+    kinds = {"network_namespace": CLONE_NEWNET, "mount_namespace": CLONE_NEWNS, "ipc_namespace": CLONE_NEWIPC}
+    if _unshare(sum(kinds.values())):
+        prot.update(dict.fromkeys(kinds, True))
+        return
+    for name, flag in kinds.items():
+        prot[name] = _unshare(flag)
+        if not prot[name]:
+            prot["notes"].append(f"no {name.replace('_', ' ')}: unshare refused (errno {ctypes.get_errno()})")
 
 
 def _limit(cfg: dict, prot: dict) -> None:
@@ -191,6 +140,8 @@ def _limit(cfg: dict, prot: dict) -> None:
 def _drop_privileges(cfg: dict, prot: dict) -> None:
     uid = cfg.get("uid")
     if os.geteuid() == 0 and uid is not None and not prot.get("user_namespace"):
+        if not prot.get("mount_namespace"):
+            sandbox_fs.reach_imports(prot)  # the interpreter may sit under a directory uid cannot enter
         os.setgroups([])
         os.setgid(uid)
         os.setuid(uid)
@@ -201,13 +152,8 @@ def _drop_privileges(cfg: dict, prot: dict) -> None:
 
 
 def _seccomp(prot: dict) -> None:
-    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-    try:
-        import sandbox_seccomp
-
-        why = sandbox_seccomp.install()
-    finally:
-        sys.path.pop(0)
+    why = sandbox_seccomp.install(allow_inet=bool(prot.get("network_namespace")),
+                                  allow_sysv_ipc=bool(prot.get("ipc_namespace")))
     prot["seccomp"] = why is None
     if why:
         prot["notes"].append(why)
@@ -268,27 +214,33 @@ def main() -> None:
     os.dup2(null, 0)
     os.dup2(2, 1)
     prot: dict = {"notes": [], "clean_env": True, "process_group": True, "private_workdir": cfg["workdir"]}
-    in_pid_ns = _enter_namespaces(prot) if cfg.get("namespaces", True) else False
-    if in_pid_ns:
-        # the first child of an unshare(CLONE_NEWPID) caller is pid 1 of the new namespace: when it
-        # dies the kernel kills everything else inside, so nothing the agent starts outlives it.
-        go_r, go_w = os.pipe()
-        pid = os.fork()
-        if pid:
-            os.close(go_r)
-            _send(wr, {"pid1": pid})
-            os.close(go_w)
-            os.close(rd)
-            os.close(wr)
-            _, status = os.waitpid(pid, 0)
-            os._exit(os.waitstatus_to_exitcode(status) & 0xFF)
-        os.close(go_w)
-        os.read(go_r, 1)
+    parent_fd = sandbox_supervisor.watch_parent(cfg["parent_pid"])
+    prot["pid_namespace"] = bool(cfg.get("namespaces", True)) and _new_pid_namespace(prot)
+    supervisor = os.getpid()
+    go_r, go_w = os.pipe()
+    pid = os.fork()
+    if pid:
         os.close(go_r)
+        _send(wr, {"pid1": pid})
+        os.close(rd)
+        os.close(wr)
+        sandbox_supervisor.start(cfg, pid, parent_fd, go_w)
+    os.close(go_w)
+    _libc.prctl(PR_SET_PDEATHSIG, 9, 0, 0, 0)
+    if os.getppid() != supervisor and not prot["pid_namespace"]:
+        os._exit(70)  # the supervisor died before the death signal was armed
+    prot["station_death"] = "pidfd" if parent_fd is not None else "getppid polling"
     try:
+        if cfg.get("namespaces", True):
+            _enter_namespaces(prot)
         if prot.get("mount_namespace"):
-            _lock_filesystem(cfg, prot)
+            sandbox_fs.lock_filesystem(cfg, prot)
         os.chdir(cfg["workdir"])
+        import numpy  # noqa: F401 - imported while the interpreter's files are certainly readable
+        failed = json.loads(_read_all(go_r) or b'["the supervisor died"]')  # in the cgroups before any agent code
+        prot["cgroups_joined"] = not failed
+        if failed:
+            prot["notes"].append(f"could not join cgroups: {failed}")
         _drop_privileges(cfg, prot)
         _limit(cfg, prot)  # after the drop: lowering limits needs no privilege, and NPROC counts the new uid
         _seccomp(prot)
