@@ -9,7 +9,7 @@ export PYOPENGL_PLATFORM ?= egl
 export MLFLOW_SERVER_ENABLE_JOB_EXECUTION ?= false
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test test-full validate lint bench ui clean
+.PHONY: help install run test test-slow test-full validate lint bench ui clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -29,6 +29,9 @@ test: $(STAMP) ## ruff, every config against specs/, and the fast tests (slow on
 	$(PY) -m ruff check enpire tests
 	$(PY) -m enpire.validate
 	$(PY) -m pytest -m "not slow" -q
+
+test-slow: $(STAMP) ## only the slow tests (sessions, training, Ray, reliability, the wheel install); CI runs them after `test`
+	$(PY) -m pytest -m slow -q --timeout 1800
 
 test-full: $(STAMP) ## every test, slow and reliability ones included
 	$(PY) -m ruff check enpire tests

@@ -14,6 +14,7 @@ os.environ.setdefault("PYOPENGL_PLATFORM", "egl")
 
 __version__ = "0.1.0"
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-CONFIG_DIR = PROJECT_ROOT / "conf"
-SPECS_DIR = PROJECT_ROOT / "specs"
+PACKAGE_DIR = Path(__file__).resolve().parent
+PROJECT_ROOT = PACKAGE_DIR.parent  # the checkout (editable install) or site-packages (a wheel)
+CONFIG_DIR = PACKAGE_DIR / "conf"  # the shipped configs and schemas travel inside the package (a wheel has them);
+SPECS_DIR = PACKAGE_DIR / "specs"  # the checkout's top-level conf/ and specs/ are links to these
