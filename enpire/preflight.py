@@ -14,11 +14,18 @@ import logging
 from pathlib import Path
 
 from enpire import CONFIG_DIR
-from enpire.spec.compose import compose_config, parse_override, syntax_problems
+from enpire.spec.compose import (
+    compose_config,
+    override_resolver_problems,
+    parse_override,
+    resolver_problems,
+    syntax_problems,
+)
 from enpire.spec.environment import control_root_problems, override_problems, sqlite_file, tracking_problems
 from enpire.spec.errors import IntegrityError, Problem, SpecError
 from enpire.spec.load import load_spec
 from enpire.spec.model import ExperimentSpec
+from enpire.spec.secrets import scrub_problems
 
 log = logging.getLogger(__name__)
 
@@ -128,19 +135,21 @@ def preflight(argv: list[str], compose_only: bool = False) -> list[list[str]]:
     if flags & COMPLETION_FLAGS:
         return []  # Hydra prints the completion script (or completes a line) and runs nothing
     multirun = bool(flags & {"-m", "--multirun"})
-    problems: list[Problem] = [] if compose_only else override_problems(overrides)
+    problems: list[Problem] = override_resolver_problems(overrides)  # hydra.run.dir=${oc.env:KEY} ...
+    if not compose_only:
+        problems += override_problems(overrides)
     jobs = expand_sweeps(overrides) if multirun else [overrides]
     stores: dict[str, list[Problem]] = {}
     for job in jobs:
         try:
-            if compose_only:
-                compose_config(job, config_dir)
-                continue
-            found = environment_problems(load_spec(job, config_dir), stores)
+            if compose_only:  # --cfg ... --resolve would print oc.env resolved: refused here too
+                found = resolver_problems(compose_config(job, config_dir))
+            else:
+                found = environment_problems(load_spec(job, config_dir), stores)
         except SpecError as error:
             found = error.problems
         prefix = f"[{' '.join(job)}] " if multirun and len(jobs) > 1 else ""
         problems += [Problem(prefix + p.path, p.value, p.expected) for p in found]
     if problems:
-        raise SpecError(problems, "spec or overrides")
+        raise SpecError(scrub_problems(problems), "spec or overrides")  # no secret value in any message
     return jobs

@@ -1,5 +1,14 @@
 """Compose Hydra configs into a plain, resolved dict; Hydra's own errors become SpecErrors.
 
+Two things are refused before anything is composed or resolved, each under its key path:
+a YAML file in the config directory whose aliases would expand past `MAX_YAML_NODES` nodes
+(an alias bomb hangs OmegaConf: it copies every alias), is nested deeper than Python can
+compose, is over `MAX_YAML_BYTES` or is not a regular file; and a config value or override
+that calls a resolver outside `SAFE_RESOLVERS` (`${oc.env:ANTHROPIC_API_KEY}` would put the key
+into the run name, the params and the tags). While resolving, every other resolver is swapped
+for one that refuses, so a value assembled at resolution time (`oc.decode` of a string) cannot
+reach the environment either.
+
 Hydra stops at its first error and names it in prose. A user with three mistakes on the
 command line should hear about all three, each under its key path, so composition here
 checks every override's syntax on its own, checks group options exist (Hydra silently skips
@@ -10,7 +19,11 @@ their problems too.
 
 from __future__ import annotations
 
+import contextlib
+import os
 import re
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +34,8 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.override_parser.types import Override
 from hydra.errors import HydraException, MissingConfigException
 from omegaconf import DictConfig, OmegaConf
-from omegaconf.errors import OmegaConfBaseException
+from omegaconf.basecontainer import BaseContainer
+from omegaconf.errors import InterpolationResolutionError, OmegaConfBaseException
 
 from enpire import CONFIG_DIR
 from enpire.spec.errors import Problem, SpecError
@@ -39,6 +53,13 @@ _KEY_PATTERNS = (
 )
 COMPOSE_ERRORS = (HydraException, OmegaConfBaseException, ValueError, yaml.YAMLError)
 _PARSER = OverridesParser.create()
+# Resolvers a value may call: none of them reads the environment. oc.env (and the legacy env), and
+# any resolver enpire does not know, are refused: the environment holds API keys.
+SAFE_RESOLVERS = frozenset({"now", "hydra", "oc.select", "oc.create", "oc.decode", "oc.deprecated",
+                            "oc.dict.keys", "oc.dict.values"})
+_RESOLVER_CALL = re.compile(r"\$\{\s*([A-Za-z_][\w.-]*)\s*:")
+MAX_YAML_NODES = 100_000  # nodes a config file may expand to, aliases copied (the shipped ones: < 200)
+MAX_YAML_BYTES = 1 << 20
 
 
 def _first_line(error: BaseException) -> str:
@@ -166,6 +187,91 @@ def _named_culprit(error: BaseException, overrides: list[str], config_dir: Path)
     return hits[0] if len(hits) == 1 else None
 
 
+_yaml_checked: dict[str, tuple[tuple[int, ...], Problem | None]] = {}
+
+
+def _expanded_nodes(root: yaml.Node, limit: int) -> int:
+    """Nodes of `root` with every alias copied (what OmegaConf builds), counted up to just past `limit`.
+
+    Shared nodes are counted once per use without being walked again, so the count costs one pass
+    over the composed graph however large the expansion; a recursive alias counts as unbounded.
+    """
+    size: dict[int, int] = {}
+    active: set[int] = set()
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while stack:
+        node, done = stack.pop()
+        key = id(node)
+        if done:
+            active.discard(key)
+            if isinstance(node, yaml.MappingNode):
+                kids = [n for pair in node.value for n in pair]
+            elif isinstance(node, yaml.SequenceNode):
+                kids = list(node.value)
+            else:
+                kids = []
+            size[key] = min(limit + 1, 1 + sum(size[id(k)] for k in kids))
+            continue
+        if key in size:
+            continue
+        if key in active:
+            return limit + 1  # an alias inside its own anchor: infinite
+        active.add(key)
+        stack.append((node, True))
+        if isinstance(node, yaml.MappingNode):
+            stack.extend((n, False) for pair in node.value for n in pair if id(n) not in size)
+        elif isinstance(node, yaml.SequenceNode):
+            stack.extend((n, False) for n in node.value if id(n) not in size)
+    return size[id(root)]
+
+
+def _yaml_file_problem(path: Path, config_dir: Path) -> Problem | None:
+    rel = path.relative_to(config_dir)
+    where = "/".join(rel.with_suffix("").parts[:-1]) or "<config>"
+    try:
+        st = path.stat()
+    except OSError as error:
+        return Problem(where, str(rel), f"a readable config file ({error.strerror})")
+    sig = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_mode)
+    cached = _yaml_checked.get(str(path))
+    if cached is not None and cached[0] == sig:
+        return cached[1]
+    problem: Problem | None = None
+    if not path.is_file():
+        problem = Problem(where, str(rel), "a regular config file")
+    elif st.st_size > MAX_YAML_BYTES:
+        problem = Problem(where, str(rel), f"a config file of at most {MAX_YAML_BYTES} bytes (it has {st.st_size})")
+    else:
+        try:
+            documents = yaml.compose_all(path.read_text(), Loader=yaml.SafeLoader)
+            total = sum(_expanded_nodes(n, MAX_YAML_NODES) for n in documents if n is not None)
+        except RecursionError:
+            problem = Problem(where, str(rel), "a YAML file nested less deeply (composing it exhausts the stack)")
+        except (yaml.YAMLError, UnicodeDecodeError, OSError):
+            total = 0  # Hydra names a syntax error with its line; not this check's business
+        else:
+            if total > MAX_YAML_NODES:
+                problem = Problem(where, str(rel), f"a YAML file whose aliases expand to at most {MAX_YAML_NODES} "
+                                                   f"nodes (it expands to more: an alias bomb)")
+    _yaml_checked[str(path)] = (sig, problem)
+    return problem
+
+
+def yaml_file_problems(config_dir: Path) -> list[Problem]:
+    """Config files that would hang or crash composition (alias bombs, too deep, too big, not files)."""
+    if not config_dir.is_dir():
+        return []  # compose names a missing config dir itself
+    out = []
+    for folder, dirs, files in os.walk(config_dir):
+        dirs.sort()
+        for name in sorted(files):
+            if name.endswith((".yaml", ".yml")):
+                problem = _yaml_file_problem(Path(folder) / name, config_dir)
+                if problem is not None:
+                    out.append(problem)
+    return out
+
+
 def _compose_once(overrides: list[str], config_dir: Path, config_name: str) -> DictConfig:
     GlobalHydra.instance().clear()
     try:
@@ -183,6 +289,9 @@ def compose_partial(overrides: list[str] | tuple[str, ...] = (), config_dir: Pat
     overrides only fail together).
     """
     config_dir = Path(config_dir)
+    bombs = yaml_file_problems(config_dir)
+    if bombs:  # composing would hang or crash: nothing is composed
+        return None, bombs
     problems: list[Problem] = []
     remaining: list[str] = []
     for text in overrides:
@@ -231,13 +340,96 @@ def compose_config(overrides: list[str] | tuple[str, ...] = (), config_dir: Path
     return cfg
 
 
+def _strings(node: Any, path: str) -> Iterator[tuple[str, str]]:
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if path or key != "hydra":  # Hydra's own node: its resolvers are Hydra's business
+                yield from _strings(value, f"{path}.{key}" if path else str(key))
+    elif isinstance(node, list):
+        for i, value in enumerate(node):
+            yield from _strings(value, f"{path}[{i}]")
+    elif isinstance(node, str):
+        yield path, node
+
+
+def resolver_problems(cfg: DictConfig | dict[str, Any]) -> list[Problem]:
+    """Values (from config files or overrides) that call a resolver outside SAFE_RESOLVERS."""
+    raw = OmegaConf.to_container(cfg, resolve=False) if isinstance(cfg, DictConfig) else cfg
+    out = []
+    for path, text in _strings(raw, ""):
+        bad = sorted({m.group(1) for m in _RESOLVER_CALL.finditer(text)} - SAFE_RESOLVERS)
+        if bad:
+            out.append(Problem(path, text, f"a value that calls no resolver reading the environment or unknown to "
+                                           f"enpire ({', '.join(bad)}); write the value itself (resolvers allowed: "
+                                           f"{', '.join(sorted(SAFE_RESOLVERS))})"))
+    return out
+
+
+def override_resolver_problems(overrides: list[str] | tuple[str, ...]) -> list[Problem]:
+    """`hydra.*` overrides that call a refused resolver (Hydra's node is not in the composed spec, but a
+    run directory named by `${oc.env:...}` would still carry the value into the record)."""
+    out = []
+    for text in overrides:
+        key, eq, value = text.partition("=")
+        key = key.lstrip("+~")
+        if eq and key.startswith("hydra."):
+            bad = sorted({m.group(1) for m in _RESOLVER_CALL.finditer(value)} - SAFE_RESOLVERS)
+            if bad:
+                out.append(Problem(key, value, f"a value that calls no resolver reading the environment or unknown "
+                                               f"to enpire ({', '.join(bad)})"))
+    return out
+
+
+_guard = threading.Lock()
+
+
+class EnvironmentResolverRefused(InterpolationResolutionError):
+    pass
+
+
+def _refusing(name: str) -> Any:
+    def refuse(*_args: Any, **_kwargs: Any) -> Any:
+        raise EnvironmentResolverRefused(f"resolver {name!r} is refused: it may read the environment, "
+                                         "which holds API keys")
+    return refuse
+
+
+@contextlib.contextmanager
+def only_safe_resolvers() -> Iterator[None]:
+    """Every registered resolver outside SAFE_RESOLVERS refuses while the block runs."""
+    with _guard:
+        saved = dict(BaseContainer._resolvers)
+        for name in saved:
+            if name not in SAFE_RESOLVERS:
+                BaseContainer._resolvers[name] = _refusing(name)
+        try:
+            yield
+        finally:
+            BaseContainer._resolvers.clear()
+            BaseContainer._resolvers.update(saved)
+
+
 def resolve(cfg: DictConfig) -> dict[str, Any]:
-    """Resolve interpolations into a plain dict; a broken interpolation names its key path."""
+    """Resolve interpolations into a plain dict; a broken interpolation names its key path.
+
+    A value calling a resolver that may read the environment is refused before anything resolves.
+    """
+    refused = resolver_problems(cfg)
+    if refused:
+        raise SpecError(refused, source="config")
+    with only_safe_resolvers():
+        return _resolve(cfg)
+
+
+def _resolve(cfg: DictConfig) -> dict[str, Any]:
     try:
         return OmegaConf.to_container(cfg, resolve=True)  # type: ignore[return-value]
     except OmegaConfBaseException:
         pass  # find every broken key below, not only the first
     problems: list[Problem] = []
+
+    def plain(value: Any) -> Any:  # an accessed (so resolved) value; never re-parsed as an interpolation
+        return OmegaConf.to_container(value, resolve=True) if OmegaConf.is_config(value) else value
 
     def walk(node: Any, path: str) -> Any:
         if isinstance(node, DictConfig):
@@ -247,8 +439,7 @@ def resolve(cfg: DictConfig) -> dict[str, Any]:
                 try:
                     child = node._get_node(key)
                     out[key] = walk(child, sub) if isinstance(child, DictConfig | list) or \
-                        OmegaConf.is_list(child) else OmegaConf.to_container(
-                            OmegaConf.create({"v": node[key]}), resolve=True)["v"]
+                        OmegaConf.is_list(child) else plain(node[key])
                 except OmegaConfBaseException as error:
                     problems.append(Problem(sub, _raw(node, key), f"a resolvable value ({_first_line(error)})"))
             return out
@@ -257,12 +448,12 @@ def resolve(cfg: DictConfig) -> dict[str, Any]:
             for i in range(len(node)):
                 try:
                     items.append(walk(node._get_node(i), f"{path}[{i}]") if OmegaConf.is_config(node._get_node(i))
-                                 else OmegaConf.to_container(OmegaConf.create({"v": node[i]}), resolve=True)["v"])
+                                 else plain(node[i]))
                 except OmegaConfBaseException as error:
                     problems.append(Problem(f"{path}[{i}]", _raw(node, i),
                                             f"a resolvable value ({_first_line(error)})"))
             return items
-        return OmegaConf.to_container(OmegaConf.create({"v": node}), resolve=True)["v"]
+        return plain(node)
 
     data = walk(cfg, "")
     if problems:

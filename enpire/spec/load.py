@@ -1,7 +1,15 @@
-"""compose -> resolve -> validate -> semantic checks -> frozen ExperimentSpec."""
+"""compose -> resolve -> scrub secrets -> validate -> semantic checks -> frozen ExperimentSpec.
+
+Scrubbing (enpire.spec.secrets) replaces the value of any secret environment variable that
+reached the resolved spec or the overrides (a key pasted into session.name, say) with
+`<redacted:$NAME>` before the spec is validated, fingerprinted and handed to the tracker, and
+takes secrets out of every problem message. Resolvers that read the environment never get
+that far: enpire.spec.compose refuses them.
+"""
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -13,10 +21,12 @@ from enpire.spec.compose import compose_partial, resolve
 from enpire.spec.errors import SpecError
 from enpire.spec.model import ExperimentSpec, Fingerprints, build
 from enpire.spec.schemas import validate
+from enpire.spec.secrets import scrub, scrub_problems, scrubbed_paths, secret_values
 from enpire.spec.semantic import semantic_problems
 from enpire.spec.team import resolve_team
 
 HYDRA_KEY = "hydra"
+log = logging.getLogger(__name__)
 
 
 def check_document(doc: dict[str, Any]) -> None:
@@ -29,22 +39,39 @@ def check_document(doc: dict[str, Any]) -> None:
 
 def spec_from_config(cfg: DictConfig | dict[str, Any], overrides: tuple[str, ...] = (),
                      config_dir: Path | str = CONFIG_DIR) -> ExperimentSpec:
-    doc = resolve(cfg) if isinstance(cfg, DictConfig) else dict(cfg)
+    try:
+        doc = resolve(cfg) if isinstance(cfg, DictConfig) else dict(cfg)
+    except SpecError as error:
+        raise SpecError(scrub_problems(error.problems), error.source) from None
     doc.pop(HYDRA_KEY, None)
+    doc, overrides = _scrubbed(doc, overrides)
     team_problems = resolve_team(doc, config_dir)  # team=[claude,search]: names -> agent configs
     try:
         check_document(doc)
     except SpecError as error:
         unknown = tuple(p.path for p in team_problems)  # names already reported; their schema errors are noise
-        raise SpecError(team_problems + [p for p in error.problems if not p.path.startswith(unknown)]) from None
+        raise SpecError(scrub_problems(team_problems + [p for p in error.problems
+                                                        if not p.path.startswith(unknown)])) from None
     if team_problems:
-        raise SpecError(team_problems)
+        raise SpecError(scrub_problems(team_problems))
     prints = Fingerprints(
         done_sha256=fingerprint.done_sha256(doc["done"]),
         safety_sha256=fingerprint.safety_sha256(doc["safety"], doc["robot"]),
         spec_sha256=fingerprint.spec_sha256(doc),
     )
     return build(doc, prints, overrides)
+
+
+def _scrubbed(doc: dict[str, Any], overrides: tuple[str, ...]) -> tuple[dict[str, Any], tuple[str, ...]]:
+    """The document and overrides with every secret value of the environment redacted (logged by key path)."""
+    known = secret_values()
+    where = scrubbed_paths(doc, known) + [f"overrides[{i}]" for i, o in enumerate(overrides)
+                                          if scrubbed_paths(o, known)]
+    if not where:
+        return doc, overrides
+    log.warning("the value of a secret environment variable was found at %s; recorded as <redacted:$NAME>",
+                ", ".join(where))
+    return scrub(doc, known), tuple(scrub(list(overrides), known))
 
 
 def load_spec(overrides: list[str] | tuple[str, ...] = (), config_dir: Path | str = CONFIG_DIR) -> ExperimentSpec:
@@ -63,4 +90,4 @@ def load_spec(overrides: list[str] | tuple[str, ...] = (), config_dir: Path | st
         else:
             if not problems:
                 return spec
-    raise SpecError(problems, source="spec or overrides")
+    raise SpecError(scrub_problems(problems), source="spec or overrides")

@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import itertools
 import math
-from pathlib import Path
 from typing import Any
 
 from enpire.spec.errors import Problem
+from enpire.spec.policy_source import policy_source_problem
 
 # Robot kinds with a station implementation: kind -> the class that drives such a robot. A robot
 # config may only name one of these; a kind without a station would silently run something else
@@ -94,6 +94,15 @@ def _ranges(doc: dict[str, Any]) -> list[Problem]:
     return out
 
 
+def _done_task(doc: dict[str, Any]) -> list[Problem]:
+    """done.name names the task it judges: the done fingerprint covers that task's code and MJCF."""
+    name, task = doc["done"]["name"], doc["task"]["name"]
+    if name != task:
+        return [Problem("done.name", name, f"the name of the task these criteria judge (task.name = {task!r}): "
+                                           "done_sha256 fingerprints that task's code and MJCF")]
+    return []
+
+
 def _done_reachable(doc: dict[str, Any]) -> list[Problem]:
     space, out = doc["task"]["state_space"], []
     for i, cond in enumerate(doc["done"]["predicate"]["conditions"]):
@@ -120,8 +129,10 @@ def _policy(doc: dict[str, Any]) -> list[Problem]:
     if pol["kind"] == "scripted" and not pol["params"]:
         out.append(Problem("policy.params", {}, "at least one tunable parameter for a scripted policy"))
     src = pol.get("source")
-    if pol["kind"] == "code" and src is not None and not Path(src).is_file():
-        out.append(Problem("policy.source", src, "a readable Python file implementing the policy API"))
+    if pol["kind"] == "code" and src is not None:
+        wrong = policy_source_problem(src)  # cwd or an allowed dir, regular, bounded, UTF-8, Python, no secret
+        if wrong is not None:
+            out.append(Problem("policy.source", src, wrong))
     if pol["kind"] != "code" and src is not None:
         out.append(Problem("policy.source", src, "null unless policy.kind is 'code'"))
     return out
@@ -156,6 +167,7 @@ CHECKS = (
     (_torque, ("safety", "robot")),
     (_control_rate, ("robot", "task")),
     (_ranges, ("task", "policy")),
+    (_done_task, ("task", "done")),
     (_done_reachable, ("task", "done")),
     (_policy, ("policy", "task")),
     (_executor, ("executor",)),

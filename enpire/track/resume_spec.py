@@ -8,7 +8,11 @@ the message names the keys that differ from the run's params, which MLflow never
 Then the spec is validated again and the /done and safety fingerprints are recomputed with the
 code as it is now; if either differs from the run's `enpire.done_sha256` /
 `enpire.safety_sha256` tags the resume is refused (SpecError: exit 2, nothing runs): the session
-would otherwise continue under criteria it did not start with.
+would otherwise continue under criteria it did not start with. Those fingerprints cover every
+file that decides success or safety (enpire.spec.fingerprint: the verifier, keep and /done
+rules, the task's code and MJCF, the robot's model, the envelope and rollout code); when the
+session recorded their digests (`spec/judged_files.json`) the refusal names the files that
+changed.
 
 Overrides other than `resume`, `tracking.uri`/`tracking.artifact_root` and `hydra.*` are ignored
 (with a warning): a session's spec is frozen for its whole life. The config files may have
@@ -37,6 +41,7 @@ log = logging.getLogger(__name__)
 ALLOWED_PREFIXES = ("resume=", "tracking.uri=", "tracking.artifact_root=", "hydra.", "+hydra.", "++hydra.")
 SPEC_ARTIFACT = "spec/resolved_spec.json"
 OVERRIDES_ARTIFACT = "spec/overrides.txt"
+JUDGED_ARTIFACT = "spec/judged_files.json"  # fingerprint.file_digests at launch, when the writer records it
 SHOWN = 10  # differing keys named in one message; the rest are counted
 
 
@@ -114,6 +119,21 @@ def report_config_drift(client: Any, run: Any, doc: dict[str, Any]) -> str | Non
     return message
 
 
+def _changed_files(client: Any, run_id: str, spec: ExperimentSpec, what: str) -> str:
+    """' (changed: a.py, b.xml)' from the session's recorded JUDGED_ARTIFACT, or '' when it has none."""
+    text = _download(client, run_id, JUDGED_ARTIFACT)
+    try:
+        recorded = json.loads(text) if text is not None else None
+        files = fingerprint.differing_files(recorded, fingerprint.file_digests(spec.as_dict()), what) \
+            if isinstance(recorded, dict) else []
+    except (ValueError, TypeError, KeyError, AttributeError):
+        files = []
+    if not files:
+        return ""
+    more = f" and {len(files) - SHOWN} more" if len(files) > SHOWN else ""
+    return f" (changed: {', '.join(files[:SHOWN])}{more})"
+
+
 def resume_spec(spec: ExperimentSpec, report: bool = True) -> ExperimentSpec:
     """The original spec of session `spec.resume`, with `resume` set.
 
@@ -147,9 +167,10 @@ def resume_spec(spec: ExperimentSpec, report: bool = True) -> ExperimentSpec:
     for what in ("done", "safety"):
         tagged, now = tags.get(f"enpire.{what}_sha256"), getattr(original.fingerprints, f"{what}_sha256")
         if tagged != now:
+            changed = _changed_files(client, run_id, original, what)
             raise _refuse(run_id, f"the {what} fingerprint of the code now ({now[:12]}) to equal the run's "
                                   f"enpire.{what}_sha256 ({str(tagged)[:12]}): the /done or safety code changed "
-                                  "since the session started, so it cannot be continued")
+                                  f"since the session started{changed}, so it cannot be continued")
     if report:
         ignored = [o for o in spec.overrides if not o.startswith(ALLOWED_PREFIXES)]
         if ignored:

@@ -158,6 +158,13 @@ CASES = [
     Case("resume-from-a-store-that-does-not-exist", _fixed("resume=0123456789abcdef0123456789abcdef"),
          ("resume",)),  # refused before MLflow would create the store to look the run up
     Case("video-camera-not-in-scene", _fixed("video.camera=no_such_camera"), ("video.camera",)),
+    # untrusted inputs that would copy secrets into the record (tests/spec/test_untrusted_inputs.py has more)
+    Case("policy-source-proc-environ", _fixed("policy=code", "policy.source=/proc/self/environ"), ("policy.source",)),
+    Case("policy-source-etc-shadow", _fixed("policy=code", "policy.source=/etc/shadow"), ("policy.source",)),
+    Case("policy-source-missing", _fixed("policy=code", "policy.source=no_such_policy.py"), ("policy.source",)),
+    Case("session-name-oc-env", _fixed("session.name=${oc.env:HOME}"), ("session.name",)),
+    Case("notes-oc-env-default", _fixed("session.notes=${oc.env:ENPIRE_TEST_UNSET_VARIABLE,x}"), ("session.notes",)),
+    Case("done-name-not-the-task", _fixed("done.name=reach"), ("done.name",)),
     Case("search-min-std-above-init", lambda s: [f"agent.min_std={s.agent.get('init_std')}",
                                                  f"agent.init_std={s.agent.get('init_std') / 2}"],
          ("agent.min_std",)),

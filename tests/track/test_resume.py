@@ -229,3 +229,36 @@ def test_resume_warns_where_the_current_configs_differ_from_the_stored_spec(
     drift = [r.message for r in caplog.records if "differs from what the current config files" in r.message]
     assert len(drift) == 1 and "budget.tokens" in drift[0], caplog.text
     assert "budget.trials" not in drift[0]  # only the keys that differ
+
+
+@pytest.mark.parametrize("changed", ["keep rule", "task quantity", "controller"])
+def test_resume_is_refused_after_any_judged_file_changed(
+        changed: str, store: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The judge is frozen for a session's whole life: the keep rule, the task's quantities, the envelope's code."""
+    from tests.test_integrity import CONSTANT, QUANTITY, copy_in_sources, plugin_drawer
+
+    if changed == "keep rule":
+        path, what = copy_in_sources(monkeypatch, tmp_path, "done", "enpire/judge/keep.py"), "done"
+        edit = ("KEEP_MIN_TRIALS = 3", "KEEP_MIN_TRIALS = 0")
+    elif changed == "task quantity":
+        path, what, edit = plugin_drawer(monkeypatch, tmp_path), "done", (QUANTITY, CONSTANT)
+    else:
+        path, what = copy_in_sources(monkeypatch, tmp_path, "safety", "enpire/world/controller.py"), "safety"
+        edit = ("import math\n", "import math\n# softer\n")
+    spec, session_id = _recorded_session(store, tmp_path)
+    resume_spec(spec_of(*store, f"resume={session_id}"), report=False)  # unchanged: it may continue
+    assert edit[0] in path.read_text()
+    path.write_text(path.read_text().replace(edit[0], edit[1], 1))
+    with pytest.raises(SpecError) as error:
+        resume_spec(spec_of(*store, f"resume={session_id}"))
+    assert error.value.problems[0].path == "resume"
+    assert f"{what} fingerprint" in str(error.value)
+    assert "changed:" not in str(error.value)  # the session recorded no file digests to compare with
+    # with the digests recorded at launch (spec/judged_files.json) the refusal names the file
+    path.write_text(path.read_text().replace(edit[1], edit[0], 1))
+    client = MlflowClient(tracking_uri=spec.tracking.uri)
+    client.log_dict(session_id, fingerprint.file_digests(spec.as_dict()), "spec/judged_files.json")
+    path.write_text(path.read_text().replace(edit[0], edit[1], 1))
+    with pytest.raises(SpecError) as error:
+        resume_spec(spec_of(*store, f"resume={session_id}"))
+    assert f"changed: {path.as_posix()}" in str(error.value), str(error.value)
