@@ -29,6 +29,9 @@ def ensure_store(uri: str) -> None:
         try:
             from mlflow.tracking import MlflowClient
 
-            MlflowClient(tracking_uri=uri).search_experiments(max_results=1)
+            from enpire.track.retry import with_retry
+
+            # a store another process holds locked at start is waited for like one locked mid-session
+            with_retry(lambda: MlflowClient(tracking_uri=uri).search_experiments(max_results=1))
         finally:
             fcntl.flock(lock, fcntl.LOCK_UN)

@@ -102,3 +102,22 @@ def test_a_tracking_server_refusing_connections_is_a_transient_fault_and_a_full_
     stats: dict = {}
     assert with_retry(flaky, stats, sleep=waits.append) == "written"
     assert stats["retries"] == 2 and stats["recovered"] == 1 and waits == [0.2, 0.4]
+
+
+@pytest.mark.slow
+def test_store_locked_at_session_start_is_waited_for(store: list[str], tmp_path: Path,
+                                                     caplog: pytest.LogCaptureFixture) -> None:
+    """A store locked when the session starts once failed the session after ~10 s; now it is retried with the same
+    policy as a store locked mid-session, and the session runs once the lock is gone."""
+    spec = spec_of(*store, "budget=smoke", "budget.iterations=2", "budget.trials=4")
+    db = spec.tracking.uri.removeprefix("sqlite:///")
+    locker = subprocess.Popen([sys.executable, "-c", LOCKER, db, str(LOCK_S)], stdout=subprocess.PIPE, text=True)
+    assert locker.stdout is not None and locker.stdout.readline().strip() == "locked"
+    caplog.set_level(logging.WARNING, logger="enpire.track.retry")
+    code, summary, text = run(spec, tmp_path / "run")
+    assert locker.wait(timeout=60) == 0
+    assert code == 0, text
+    assert int(summary["trials"]) > 0 and not summary["stopped_by"].startswith("error")
+    assert any("MLflow store unavailable" in r.getMessage() for r in caplog.records)
+    session = MlflowClient(tracking_uri=spec.tracking.uri).get_run(summary["session_id"])
+    assert session.info.status == "FINISHED"
