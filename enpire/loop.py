@@ -346,13 +346,16 @@ class Session:
                 check_integrity(self.spec)
                 channel = open_channel(self)  # before the stations start: they map its estop flag
                 os.environ[RUN_DIR_ENV] = str(Path(self.context.run_dir).resolve())  # sandboxes hide it
-                self.executor.launch()  # stations boot in their own processes while MLflow opens
+                # staged start: the first station boots while MLflow opens (one core each on a small machine),
+                # the others right after, while the first trials run
+                self.executor.launch(count=max(1, (os.cpu_count() or 2) - 1))
                 self.tracker = open_tracking(self)  # a new session run, or the resumed one (resume=SESSION_ID)
                 if self.spec.resume is not None:  # restored iterations are closed and their trials pooled
                     self.order.restart_at(self.next_index, {it.index for it in self.tree.iterations})
                     for ev in self.scheduler.queue:
                         ev.pooled = len(ev.records)
                 self.control = open_control(self, channel)
+                self.executor.launch()  # the rest of the stations
                 self.executor.await_ready(first_only=True)  # the first trial starts on the first station up
                 self.loop_t0 = time.monotonic()
                 self._loop()

@@ -21,6 +21,8 @@ MODULES = (
     "enpire.bench.determinism",  # determinism
     "enpire.bench.long_session",  # long_session
     "enpire.bench.latency",  # latency
+    "enpire.bench.startup",  # startup
+    "enpire.bench.keep_rule",  # keep_rule
 )
 
 

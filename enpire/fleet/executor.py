@@ -42,8 +42,9 @@ class Executor(Protocol):
     def start(self) -> None:
         """Bring every station up (blocking); raises if none can start."""
 
-    def launch(self) -> None:
-        """Start bringing the stations up without waiting (they boot while the runner opens MLflow)."""
+    def launch(self, count: int | None = None) -> None:
+        """Start bringing the stations up without waiting (they boot while the runner opens MLflow); `count`:
+        only that many of those not started yet (a staged start on a machine with few cores)."""
 
     def await_ready(self, first_only: bool = False) -> None:
         """Wait for the stations `launch` started: all, or (first_only) the first one; the others join the
@@ -144,14 +145,18 @@ class SlotStations:
         self._spawn_all(timeout_s, not_started)
         self.await_ready()
 
-    def _spawn_all(self, timeout_s: float, not_started: str) -> None:
+    def _spawn_all(self, timeout_s: float, not_started: str, count: int | None = None) -> None:
+        """Spawn the stations not started yet (at most `count` of them)."""
         self._start_timeout_s, self._not_started = timeout_s, not_started
-        for i in range(len(self._slots)):
+        down = [i for i, s in enumerate(self._slots) if s.state == "down"]
+        for i in down[:count]:
             self._spawn(i)
 
     def await_ready(self, first_only: bool = False) -> None:
         """Wait until every station (or, first_only, one) is ready or its start timed out; a station still
         starting past `_start_timeout_s` is faulty (`_not_started` says why). Raises if none could start."""
+        if any(s.state == "down" for s in self._slots):
+            self.launch()  # the rest of a staged start
         deadline = max(s.started for s in self._slots) + self._start_timeout_s if self._slots else 0.0
 
         def waiting() -> bool:
@@ -235,8 +240,9 @@ class InlineExecutor:
         for i in range(self.size):
             self._stations[i] = make(self._spec, i)
 
-    def launch(self) -> None:
-        self.start()
+    def launch(self, count: int | None = None) -> None:
+        if self._stations[0] is None:
+            self.start()
 
     def await_ready(self, first_only: bool = False) -> None:
         """Inline stations are built by `launch`."""

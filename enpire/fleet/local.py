@@ -61,8 +61,8 @@ class LocalExecutor(SlotStations):
     def start(self) -> None:
         self._start_all(START_TIMEOUT_S, f"did not start within {START_TIMEOUT_S:.0f} s")
 
-    def launch(self) -> None:
-        self._spawn_all(START_TIMEOUT_S, f"did not start within {START_TIMEOUT_S:.0f} s")
+    def launch(self, count: int | None = None) -> None:
+        self._spawn_all(START_TIMEOUT_S, f"did not start within {START_TIMEOUT_S:.0f} s", count)
 
     def close(self) -> None:
         for slot in self._slots:

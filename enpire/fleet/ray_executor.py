@@ -128,11 +128,12 @@ class RayExecutor(SlotStations):
         self.launch()
         self.await_ready()
 
-    def launch(self) -> None:
-        self._owns_ray = connect(self._spec)
-        self._remote = ray.remote(max_restarts=0, max_task_retries=0)(StationActor)
+    def launch(self, count: int | None = None) -> None:
+        if getattr(self, "_remote", None) is None:
+            self._owns_ray = connect(self._spec)
+            self._remote = ray.remote(max_restarts=0, max_task_retries=0)(StationActor)
         self._spawn_all(START_TIMEOUT_S, f"did not start within {START_TIMEOUT_S:.0f} s (no Ray node with "
-                                         f"{self._spec.executor.num_cpus_per_station} free CPUs?)")
+                                         f"{self._spec.executor.num_cpus_per_station} free CPUs?)", count)
 
     def close(self) -> None:
         closing = [s.actor.close.remote() for s in self._slots if s.actor is not None and s.state == "ready"]

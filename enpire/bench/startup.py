@@ -1,0 +1,63 @@
+"""`startup`: seconds from launching a session to its first trial, at fleet 4 (drawer, videos off).
+
+Each repeat is a fresh interpreter (so imports count, as for a user), in which a short session runs
+with the scheduler's first successful dispatch timestamped. Reports medians: interpreter start to
+`import enpire.loop`, to the spec being composed, to MLflow being open, and to the first trial
+dispatched (the figure that matters: the target is about 2 s on a quiet machine).
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from enpire.bench import bench
+
+PROBE = r"""
+import json, sys, time
+t0 = time.monotonic()
+import enpire.loop as L
+import enpire.fleet.scheduler as S
+import enpire.track.resume as R
+from enpire.spec import load_spec
+marks = {"import": time.monotonic() - t0}
+spec = load_spec(["task=drawer", "fleet=4", "video.enabled=false", "budget=smoke",
+                  f"tracking.uri=sqlite:///{sys.argv[1]}/mlflow.db", f"tracking.artifact_root={sys.argv[1]}/art"])
+marks["composed"] = time.monotonic() - t0
+opened = R.open_tracking
+def open_tracking(s):
+    out = opened(s); marks.setdefault("mlflow_open", time.monotonic() - t0); return out
+R.open_tracking = open_tracking
+dispatch = S.Scheduler.dispatch
+def first(self):
+    n = dispatch(self)
+    if n: marks.setdefault("first_trial", time.monotonic() - t0)
+    return n
+S.Scheduler.dispatch = first
+import contextlib, io
+with contextlib.redirect_stdout(io.StringIO()):
+    L.run_session(spec, L.SessionContext(run_dir=sys.argv[1] + "/run"), live=False)
+print(json.dumps(marks))
+"""
+
+
+def probe(store: Path) -> dict[str, float]:
+    out = subprocess.run([sys.executable, "-c", PROBE, str(store)], capture_output=True, text=True, timeout=600,
+                         check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+@bench("startup", "seconds from launch to the first trial at fleet 4 (fresh interpreter; median of repeats)")
+def startup(quick: bool) -> dict[str, float]:
+    repeats = 3 if quick else 5
+    runs = []
+    with tempfile.TemporaryDirectory(prefix="enpire-bench-startup-") as tmp:
+        store = Path(tmp)
+        probe(store)  # a new store is migrated once (MLflow's schema); a user's later sessions find it ready
+        runs = [probe(store) for _ in range(repeats)]
+    keys = ("import", "composed", "mlflow_open", "first_trial")
+    return {f"{k}_s": statistics.median(r[k] for r in runs if k in r) for k in keys} | {"repeats": float(repeats)}
