@@ -30,10 +30,11 @@ from enpire.fleet.executors import make_executor
 from enpire.fleet.scheduler import Scheduler
 from enpire.fleet.trainer_slot import TrainerSlot, iteration_run_opener
 from enpire.policy.sandbox_paths import RUN_DIR_ENV
-from enpire.progress import Progress, Snapshot
+from enpire.progress import Progress, Snapshot, window_progress
 from enpire.spec import fingerprint
 from enpire.spec.errors import EXIT_INTEGRITY, IntegrityError
 from enpire.spec.model import ExperimentSpec
+from enpire.track.confidence import best_metrics, confirmed_best
 from enpire.track.finish import finish_session
 
 log = logging.getLogger(__name__)
@@ -158,19 +159,20 @@ class Session:
         finished = self.team.finished(now)
         if self.order.strict:
             for member, reply in finished:
-                self.order.arrived(member.call_index, member, reply)  # type: ignore[arg-type]
-            taken = [(member, reply, index) for index, member, reply in self.order.in_order()]
+                self.order.arrived(member.call_index, member, reply, member.call_started)  # type: ignore[arg-type]
+            taken = self.order.in_order()
         else:
-            taken = [(member, reply, None) for member, reply in finished]
-        for member, reply, index in taken:
+            taken = [(None, member, reply, member.call_started) for member, reply in finished]
+        for index, member, reply, called_at in taken:
             if self.stopped_by is None:
-                self._take_reply(member, reply, index)
+                self._take_reply(member, reply, index, called_at)
             else:  # discarded at the stop: its iteration is not charged, its tokens are
                 self.ledger.release("iterations", 1)
                 self.ledger.charge("tokens", reply.tokens)
                 member.tokens += reply.tokens
 
-    def _take_reply(self, member: Member, reply, index: int | None = None) -> None:  # type: ignore[no-untyped-def]
+    def _take_reply(self, member: Member, reply, index: int | None = None,  # type: ignore[no-untyped-def]
+                    called_at: float | None = None) -> None:
         self.ledger.release("iterations", 1)
         if reply.tokens:
             self.ledger.charge("tokens", reply.tokens)
@@ -195,7 +197,7 @@ class Session:
         why = rejection(reply.proposal, self.schema, parents)
         if why is not None:
             summary = self.tree.reject(index, member.name, member.agent.branch, reply.proposal, why, reply.tokens)
-            self._closed(summary, [], member, reply.transcript)
+            self._closed(summary, [], member, reply.transcript, called_at)
             return
         candidate, key = normalise(reply.proposal, self.spec, parents)
         wanted = int(reply.proposal.get("trials") or self.spec.agent.trials_per_candidate)
@@ -216,15 +218,16 @@ class Session:
             self.journal.proposal(ev)
 
     def _closed(self, summary: IterationSummary, records: list, member: Member | None,
-                transcript: list | tuple = ()) -> None:
+                transcript: list | tuple = (), started: float | None = None) -> None:
         raised = summary.index in self.tree.raised_best
         self.order.close(summary, member.name if member is not None else None)
         if self.journal is not None:
             self.journal.iteration(summary, raised)
         if self.tracker is not None:
             done = bool(summary.candidate_id) and summary.candidate_id == self.tree.done_key  # the /done candidate
-            self.tracker.log_iteration(summary, records, raised, transcript=list(transcript) or None, done=done)
-            metrics = {**self.ledger.totals(), "best_success_rate": self.tree.best()[0]}
+            self.tracker.log_iteration(summary, records, raised, transcript=list(transcript) or None, done=done,
+                                       started=started, ended=time.monotonic())
+            metrics = {**self.ledger.totals(), **best_metrics(self.tree.pools)}
             self.tracker.log_session_metrics(metrics, len(self.tree.iterations))
         self.last_line = (f"it {summary.index} {summary.agent} {summary.decision} "
                           f"{summary.success_rate:.2f} ({summary.trials} trials)")
@@ -238,7 +241,7 @@ class Session:
     def _cancel(self, ev: Evaluation, member: Member | None) -> None:
         """Close an iteration the stop (or a spent cap) left unrun: recorded as cancelled, its iteration refunded."""
         self.ledger.refund("iterations", 1)
-        self._closed(self.tree.finish(ev, cancelled=True), ev.records, member, ev.transcript)
+        self._closed(self.tree.finish(ev, cancelled=True), ev.records, member, ev.transcript, ev.started or None)
 
     def _pool(self, ev: Evaluation) -> None:
         """strict: pool an iteration's trials at its close, in trial order; /done is judged here."""
@@ -271,7 +274,8 @@ class Session:
                 continue
             if strict:
                 self._pool(ev)
-            self._closed(self.tree.finish(ev), sorted(ev.records, key=lambda r: r.trial_id), member, ev.transcript)
+            self._closed(self.tree.finish(ev), sorted(ev.records, key=lambda r: r.trial_id), member, ev.transcript,
+                         ev.started)
 
     # ---- the loop ----------------------------------------------------------------------------
     def _should_stop(self) -> str | None:
@@ -295,9 +299,13 @@ class Session:
         agents = [f"{m.name}: {'thinking' if m.call else 'waiting'}, {m.outstanding} evaluating"
                   for m in self.team.members]
         used, limits = self.ledger.snapshot()
+        best = confirmed_best(self.tree.pools)
+        confirming = window_progress(self.tree.pools, self.scheduler.queue, self.spec.done.window,
+                                     self.spec.done.min_success_rate)
         return Snapshot(time.monotonic() - self.t0, stations, len(self.tree.iterations),
-                        int(self.ledger.used["trials"]), self.tree.best()[0], used, limits, agents,
-                        self.last_line + (f" | running iterations {sorted(running)}" if running else ""))
+                        int(self.ledger.used["trials"]), best.rate if best else 0.0, used, limits, agents,
+                        self.last_line + (f" | running iterations {sorted(running)}" if running else ""),
+                        best=best, confirming=confirming)
 
     def _loop(self) -> None:
         next_check = 0.0

@@ -10,6 +10,10 @@ Metric definitions (DESIGN.md):
 - mtu: LLM tokens per minute of the session's wall clock, team (`mtu`) and per agent (`mtu.<agent>`).
 - trainer_utilization: trainer busy seconds / session wall seconds.
 - *_to_done: spent when /done was first met; absent when it was not.
+- best_success_rate: the pooled pass@1 of the best candidate by confirmed success, i.e. the highest 95%
+  Wilson lower bound (`best_success_lcb`) among candidates with at least 3 pooled trials (never a 1/1);
+  `best_success_successes` / `best_success_trials` are the counts behind it; `best_pass_at_1` and
+  `best_pass_at_k` (with `_lcb`) pool that candidate's judged iterations (`best_pass_trials` trials).
 """
 
 from __future__ import annotations
@@ -18,7 +22,9 @@ from typing import Any
 
 ORDER = (
     "session_id", "mlflow_run_id", "experiment", "task", "robot", "agent", "fleet", "agents", "determinism",
-    "reached_done", "stopped_by", "best_success_rate", "best_candidate", "iterations", "kept", "rejected",
+    "reached_done", "stopped_by", "best_success_rate", "best_success_lcb", "best_success_successes",
+    "best_success_trials", "best_pass_trials", "best_pass_at_1", "best_pass_at_1_lcb", "best_pass_at_k",
+    "best_pass_at_k_lcb", "best_candidate", "iterations", "kept", "rejected",
     "cancelled", "trials", "crashes",
     "safety_stops", "robot_seconds", "tokens", "trainer_seconds", "wall_s", "loop_wall_s", "mru", "mru_session", "mtu",
     "trainer_utilization", "time_to_done_s", "robot_s_to_done", "tokens_to_done", "faulty_stations",

@@ -43,7 +43,7 @@ class CallOrder:
     next_call: int = 0  # index of the next call to start
     next_take: int = 0  # index of the next reply to take
     retry: list[int] = field(default_factory=list)  # indices whose call failed: asked again first
-    replies: dict[int, tuple[Member, AgentReply]] = field(default_factory=dict)
+    replies: dict[int, tuple[Member, AgentReply, float]] = field(default_factory=dict)  # + when the call began
     closed: set[int] = field(default_factory=set)
     closed_below: int = 0  # every index < this is closed
     deferred: dict[str, list[IterationSummary]] = field(default_factory=dict)  # member -> not yet observed
@@ -94,15 +94,16 @@ class CallOrder:
         return out
 
     # ---- replies -----------------------------------------------------------------------------
-    def arrived(self, index: int, member: Member, reply: AgentReply) -> None:
-        self.replies[index] = (member, reply)
+    def arrived(self, index: int, member: Member, reply: AgentReply, called_at: float) -> None:
+        self.replies[index] = (member, reply, called_at)
 
-    def in_order(self) -> list[tuple[int, Member, AgentReply]]:
-        """Replies that may be taken now: the next index and the consecutive ones after it."""
+    def in_order(self) -> list[tuple[int, Member, AgentReply, float]]:
+        """Replies that may be taken now: the next index and the consecutive ones after it, with when each call
+        began (the iteration's start when the proposal is rejected)."""
         out = []
         while self.next_take in self.replies:
-            member, reply = self.replies.pop(self.next_take)
-            out.append((self.next_take, member, reply))
+            member, reply, called_at = self.replies.pop(self.next_take)
+            out.append((self.next_take, member, reply, called_at))
             if reply.proposal is None:  # asked again for the same index; later replies wait for it
                 self.retry.append(self.next_take)
                 break

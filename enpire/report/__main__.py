@@ -19,23 +19,30 @@ from enpire.report.data import Session, load_sessions
 from enpire.report.markdown import iteration_table, session_table
 from enpire.report.pending import pending_note, render_videos
 from enpire.report.stills import video_stills
+from enpire.report.tree import idea_tree
 
 DEFAULT_URI = "sqlite:///outputs/mlflow.db"
 
 
 def _session_section(client, session: Session, out: Path, stills: bool) -> list[str]:
-    tree = plots.idea_tree(session, out / f"idea_tree_{session.run_id[:8]}.png")
+    tree = idea_tree(session, out / f"idea_tree_{session.run_id[:8]}.png")
     curves = plots.success_curves(session, out / f"success_{session.run_id[:8]}.png")
+    cancelled = sum(it.decision == "cancelled" for it in session.iterations)
+    done = "met /done" if session.metrics.get("reached_done", 0.0) >= 1.0 else "did not meet /done"
     lines = [f"## Session `{session.run_id}` — {session.label}", "",
-             f"experiment `{session.experiment}`, status {session.status}, "
-             f"{len(session.iterations)} iterations", "", iteration_table(session), "",
+             f"experiment `{session.experiment}`, task {session.task}, fleet {session.fleet}, status "
+             f"{session.status}, {done}; {len(session.iterations) - cancelled} judged iterations"
+             + (f" and {cancelled} cancelled (left unrun by the stop, not judged)" if cancelled else "")
+             + f"; best candidate {session.best}.", "",
+             "Rates: successes/trials with the 95% Wilson interval; *candidate pooled* is every trial of the "
+             "iteration's candidate so far, with its lower bound.", "", iteration_table(session), "",
              f"![idea tree]({tree.name})", "", f"![success curves]({curves.name})", ""]
     note = pending_note(session)
     if note:
         lines += [f"*{note}*", ""]
     if stills:
         for caption, png in video_stills(client, session, out):
-            lines += [f"*{caption}*", "", f"![{caption}]({png.name})", ""]
+            lines += [f"*{caption}*", ""] + ([f"![still]({png.name})", ""] if png is not None else [])
     return lines
 
 

@@ -1,11 +1,12 @@
-"""Markdown tables of the report."""
+"""Markdown tables of the report. Every rate is written with its counts and 95% interval."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Any
 
-from enpire.report.data import Session, session_row
+from enpire.report.data import Iteration, Session, session_row
+from enpire.track.confidence import counts, wilson
 
 
 def _fmt(value: Any) -> str:
@@ -24,22 +25,43 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     return "\n".join(lines)
 
 
-ITERATION_HEADERS = ("#", "agent", "parent", "decision", "success", "pass@1", "pass@k", "trials", "robot s",
-                     "tokens", "hypothesis")
+def rate_cell(rate: float, trials: int) -> str:
+    """`3/4 (0.30-0.95)`: successes over trials and the 95% Wilson interval; `–` without trials."""
+    if trials <= 0:
+        return "–"
+    s = counts(rate, trials)
+    lo, hi = wilson(s, trials)
+    return f"{s}/{trials} ({lo:.2f}-{hi:.2f})"
+
+
+def decision_cell(it: Iteration) -> str:
+    if it.decision == "keep":
+        return "**keep**"
+    if it.decision == "cancelled":
+        return "*cancelled* (not judged)"
+    return it.decision
+
+
+ITERATION_HEADERS = ("#", "agent", "parent", "decision", "pass@1 (own trials)", "pass@k (own trials)",
+                     "candidate pooled", "trials", "robot s", "tokens", "hypothesis")
 
 
 def iteration_table(session: Session, hypothesis_chars: int = 90) -> str:
     rows = []
     for it in session.iterations:
         hyp = it.hypothesis if len(it.hypothesis) <= hypothesis_chars else it.hypothesis[: hypothesis_chars - 1] + "…"
-        rows.append((it.index, it.agent, it.parent, ("**keep**" if it.decision == "keep" else it.decision),
-                     it.metric("success_rate"), it.metric("pass_at_1"), it.metric("pass_at_k"),
+        n = it.evidence
+        pooled = it.pooled
+        rows.append((it.index, it.agent, it.parent, decision_cell(it), rate_cell(it.metric("pass_at_1"), n),
+                     rate_cell(it.metric("pass_at_k"), n),
+                     f"{pooled.successes}/{pooled.trials} (lower bound {pooled.lcb:.2f})" if pooled.trials else "–",
                      int(it.metric("trials")), it.metric("robot_seconds"), int(it.metric("tokens")), hyp))
     return table(ITERATION_HEADERS, rows)
 
 
-SESSION_HEADERS = ("session", "label", "fleet", "agent", "/done", "best success", "iterations", "trials",
-                   "robot s", "tokens", "wall s", "time to done s", "robot s to done", "MRU", "MTU", "status")
+SESSION_HEADERS = ("session", "label", "task", "fleet", "agent", "/done", "best success (95% CI)",
+                   "best pass@1", "best pass@k", "iterations", "trials", "robot s", "tokens", "wall s",
+                   "time to done s", "robot s to done", "MRU", "MTU", "status")
 
 
 def session_table(sessions: Sequence[Session]) -> str:

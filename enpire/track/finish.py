@@ -11,6 +11,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from enpire import summary as summary_mod
+from enpire.track.confidence import confirmed_best, counts, lower_bound
 from enpire.track.records import iteration_document
 
 if TYPE_CHECKING:
@@ -25,6 +26,29 @@ def _trainer_busy(s: Session, used: dict[str, float]) -> float:
     return trainer.busy_seconds() if trainer is not None else used["trainer_seconds"]
 
 
+def confirmed_figures(s: Session) -> dict[str, Any]:
+    """The best candidate by confirmed success: the highest 95% Wilson lower bound among candidates with at
+    least confidence.MIN_TRIALS pooled trials (never a 1/1), with its counts, and pass@1 beside pass@k with
+    their lower bounds. pass@k pools the candidate's judged iterations (iteration rates over their trials)."""
+    best = confirmed_best(s.tree.pools)
+    if best is None:
+        return {"best_success_rate": 0.0, "best_candidate": "none", "best_success_lcb": 0.0,
+                "best_success_trials": 0, "best_success_successes": 0}
+    out: dict[str, Any] = {
+        "best_success_rate": round(best.rate, 4), "best_candidate": best.key, "best_success_lcb": round(best.lcb, 4),
+        "best_success_trials": best.trials, "best_success_successes": best.successes,
+    }
+    its = [it for it in s.tree.iterations if it.candidate_id == best.key and it.decision != "cancelled" and it.trials]
+    n = sum(it.trials for it in its)
+    if n:
+        k = sum(counts(it.pass_at_k, it.trials) for it in its)
+        one = sum(counts(it.pass_at_1, it.trials) for it in its)
+        out.update(best_pass_trials=n, best_pass_at_1=round(one / n, 4),
+                   best_pass_at_1_lcb=round(lower_bound(one, n), 4), best_pass_at_k=round(k / n, 4),
+                   best_pass_at_k_lcb=round(lower_bound(k, n), 4))
+    return out
+
+
 def session_summary(s: Session) -> dict[str, Any]:
     spec = s.spec
     used = s.ledger.totals()
@@ -32,14 +56,13 @@ def session_summary(s: Session) -> dict[str, Any]:
     loop_wall = max(1e-9, s.loop_t1 - s.loop_t0) if s.loop_t0 else 0.0
     busy = s.executor.busy_seconds()
     mru = sum(busy) / (spec.fleet * loop_wall) if loop_wall else 0.0
-    best_rate, best_key, _ = s.tree.best()
     iterations = s.tree.iterations
     run_id = s.tracker.run_id if s.tracker is not None else ""
     out: dict[str, Any] = {
         "session_id": run_id, "mlflow_run_id": run_id, "experiment": spec.experiment_name, "task": spec.task.name,
         "robot": spec.robot.name, "agent": spec.agent.kind, "fleet": spec.fleet, "agents": len(s.team.members),
         "reached_done": s.tree.done_key is not None, "stopped_by": s.stopped_by or "unknown",
-        "best_success_rate": round(best_rate, 4), "best_candidate": best_key or "none",
+        **confirmed_figures(s),
         "determinism": spec.determinism,
         "iterations": sum(it.decision != "cancelled" for it in iterations),
         "kept": sum(it.decision == "keep" for it in iterations),
@@ -75,6 +98,8 @@ def finish_session(s: Session, code: int) -> int:
     if s.tracker is not None:
         tags = {"enpire.stopped_by": summary["stopped_by"], "enpire.reached_done": str(summary["reached_done"]).lower(),
                 "enpire.best_candidate": summary["best_candidate"]}
+        if s.tree.done_key is not None:
+            tags["enpire.done_candidate"] = s.tree.done_key
         if s.breach is not None:
             tags["enpire.integrity_breach"] = s.breach.what
         metrics = summary_mod.numeric(summary)

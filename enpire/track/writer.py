@@ -1,12 +1,15 @@
 """The MLflow writer of a session: one parent run, one child run per iteration, batched.
 
-Layout (DESIGN.md): experiment `enpire/<task>` (or `tracking.experiment`) created with
-`tracking.artifact_root` as artifact location; a session run tagged `enpire.kind=session` with
-the fingerprints, the resolved spec as params and as `spec/resolved_spec.json`; a child run per
-iteration with its tags, metrics and artifacts (`candidate.json`, `iteration.json`,
-`trials.jsonl`: a row per trial, `agent/transcript.json`: the agent call that proposed it, when
-given, `videos/*.mp4`). Session metrics carry the ledger totals (step = iterations so far) so a
-resume can restore the ledger, and `idea_tree.json` is written at the end.
+Layout (docs/loop.md, MLflow layout): experiment `enpire/<task>` (or `tracking.experiment`) created with
+`tracking.artifact_root` as artifact location; a session run named by records.session_run_name (session.name
+or the changed overrides), tagged `enpire.kind=session` with the fingerprints, a description, the git commit,
+source and user (enpire.track.source), the resolved spec as params (no prose) and as
+`spec/resolved_spec.json`; a child run per iteration lasting from its proposal to its close, described by its
+hypothesis, with its tags, metrics (rates with 95% lower bounds) and artifacts (`candidate.json`,
+`iteration.json`, `trials.jsonl` and `trials_table.json`: a row per trial, `agent/transcript.json`: the agent
+call that proposed it, when given, `videos/*.mp4`). Session metrics carry the ledger totals (step = iterations
+so far) so a resume can restore the ledger, one step per trial (enpire.track.steps), and `idea_tree.json` and
+`iterations_table.json` are written at the end. Metric values are rounded (records.rounded).
 
 Writes happen on ONE background thread that flushes every `tracking.flush_every_s`, so the loop
 never waits on SQLite; `close` queues the session's last writes behind everything else and waits
@@ -35,6 +38,8 @@ from enpire.spec.model import ExperimentSpec
 from enpire.track import records
 from enpire.track import videos as vids
 from enpire.track.retry import RETRY_WINDOW_S, disk_full_reason, is_disk_full, with_retry
+from enpire.track.source import source_tags
+from enpire.track.steps import TrialSteps
 from enpire.track.store_init import ensure_store
 from enpire.track.videos import IterationVideos, PendingVideo, PendingVideos
 from enpire.world.api import TrialRecord
@@ -48,13 +53,22 @@ def _now_ms() -> int:
     return int(time.time() * 1000)
 
 
+def wall_ms(monotonic: float | None) -> int | None:
+    """Epoch milliseconds of a `time.monotonic()` stamp taken earlier in this process (Evaluation.started)."""
+    if monotonic is None:
+        return None
+    return int((time.time() - (time.monotonic() - monotonic)) * 1000)
+
+
 def _chunks(items: list[Any], size: int) -> list[list[Any]]:
     return [items[i:i + size] for i in range(0, len(items), size)] or [[]]
 
 
 class Tracker:
-    def __init__(self, spec: ExperimentSpec, run_name: str, sweep: str | None, extra_tags: dict[str, str],
+    def __init__(self, spec: ExperimentSpec, run_name: str | None, sweep: str | None, extra_tags: dict[str, str],
                  resume_run_id: str | None = None) -> None:
+        """The run is named by records.session_run_name (session.name, else the changed overrides), never by
+        the run directory; `run_name` (what callers derived from it) is not used any more."""
         from mlflow.tracking import MlflowClient
 
         self.spec = spec
@@ -69,8 +83,11 @@ class Tracker:
             "enpire.done_sha256": spec.fingerprints.done_sha256,
             "enpire.safety_sha256": spec.fingerprints.safety_sha256,
             "enpire.spec_sha256": spec.fingerprints.spec_sha256,
-            "enpire.overrides": " ".join(spec.overrides)[:records.MAX_TAG_CHARS] or "defaults", **extra_tags,
+            "enpire.overrides": " ".join(spec.overrides)[:records.MAX_TAG_CHARS] or "defaults",
+            "enpire.label": records.label(spec.overrides, spec.session_name)[:records.MAX_TAG_CHARS],
+            "mlflow.note.content": records.session_description(spec), **source_tags(), **extra_tags,
         }
+        self.run_name = records.session_run_name(spec)
         if sweep:
             tags["enpire.sweep"] = sweep
         self.pending: PendingVideos | None = None  # the session's videos still to render (enpire.track.videos)
@@ -82,7 +99,7 @@ class Tracker:
                 self.pending = PendingVideos(earlier)
                 self.pending.set_closed(False)
         else:
-            run = self.client.create_run(self.experiment_id, start_time=_now_ms(), tags=tags, run_name=run_name)
+            run = self.client.create_run(self.experiment_id, start_time=_now_ms(), tags=tags, run_name=self.run_name)
             self.run_id = run.info.run_id
             self._log_spec()
         self._queue: queue.Queue[Callable[[], None]] = queue.Queue()
@@ -97,6 +114,9 @@ class Tracker:
         self.shown_count = 0  # trials shown (rendered inline or queued) this segment
         self.renderer_pid: int | None = None  # the detached renderer started by close()
         self._final_errors: list[BaseException] = []
+        self.steps = TrialSteps()  # session metrics trial/*: one step per trial
+        if resume_run_id:  # a resumed session goes on numbering its trials where the last segment stopped
+            self.steps.restore(self.client, self.run_id)
         self._thread = threading.Thread(target=self._loop, name="enpire-mlflow", daemon=True)
         self._thread.start()
 
@@ -155,17 +175,28 @@ class Tracker:
                     self.fatal = f"output disk full: MLflow write failed ({disk_full_reason(error)})"
 
     def log_iteration(self, it: IterationSummary, trials: list[TrialRecord], raised_best: bool, *,
-                      transcript: list[dict] | None = None, done: bool | None = None) -> None:
+                      transcript: list[dict] | None = None, done: bool | None = None,
+                      started: float | None = None, ended: float | None = None) -> None:
         """Queue iteration `it` with its trials. `transcript` (the agent call that proposed it), when not empty,
         goes in as `agent/transcript.json`; `done` says whether its candidate met /done (shown like a kept
         iteration; when not given, a candidate whose pooled rate reaches done.min_success_rate over at least
-        done.window trials counts). Replays of trials it will not show are deleted here, at once."""
-        ended_ms = _now_ms()  # the run's end time is when the loop closed it, not when the queue got to it
+        done.window trials counts). `started` / `ended` are `time.monotonic()` stamps of when its proposal was
+        queued (Evaluation.started; for a rejected one, when its agent call began) and when the loop closed it
+        (default: now): the run's start and end times. Without `started` the run starts when it ends (a run
+        opened before, for training, keeps that start). Replays of trials it will not show are deleted here."""
+        ended_ms = wall_ms(ended) or _now_ms()  # the run's end is when the loop closed it, not when the queue got to it
+        started_ms = wall_ms(started)
+        if started_ms is not None:
+            started_ms = min(started_ms, ended_ms)
         trials = list(trials)
         shown = self._shown(it, trials, done)
         vids.discard(trials, keep={r.trial_id for r in shown})
         transcript = list(transcript) if transcript else None
-        self._queue.put(lambda: self._write_iteration(it, trials, raised_best, ended_ms, shown, transcript))
+        steps = self.steps.rows(it, trials, ended_ms)
+        self._queue.put(lambda: self._write_iteration(it, trials, raised_best, ended_ms, shown, transcript,
+                                                      started_ms))
+        if steps:
+            self._queue.put(lambda: self._write_metric_rows(self.run_id, steps))
 
     def _shown(self, it: IterationSummary, trials: list[TrialRecord], done: bool | None) -> list[TrialRecord]:
         if self.render_mode == "off":
@@ -192,32 +223,38 @@ class Tracker:
         self._queue.put(lambda: self._write_metrics(self.run_id, metrics, step, stamp))
 
     def _write_metrics(self, run_id: str, metrics: dict[str, float], step: int, stamp: int) -> None:
+        self._write_metric_rows(run_id, [(k, v, stamp, step) for k, v in sorted(metrics.items())])
+
+    def _write_metric_rows(self, run_id: str, rows: list[tuple[str, float, int, int]]) -> None:
+        """(key, value, timestamp ms, step) rows, values rounded (records.rounded)."""
         from mlflow.entities import Metric
 
-        items = [Metric(k, float(v), stamp, step) for k, v in sorted(metrics.items())]
+        items = [Metric(k, records.rounded(v), stamp, step) for k, v, stamp, step in rows]
         for chunk in _chunks(items, 1000):
             self.client.log_batch(run_id, metrics=chunk)
 
     def _write_iteration(self, it: IterationSummary, trials: list[TrialRecord], raised_best: bool,
                          ended_ms: int | None = None, shown: list[TrialRecord] | None = None,
-                         transcript: list[dict] | None = None) -> None:
+                         transcript: list[dict] | None = None, started_ms: int | None = None) -> None:
         from mlflow.entities import Param, RunTag
 
         shown = [r for r in shown or () if r.replay and Path(r.replay).is_file()]
         queue_videos = bool(shown) and self.render_mode != "inline"
         tags = records.iteration_tags(it, raised_best, self.sweep)
         tags["mlflow.parentRunId"] = self.run_id
+        tags["mlflow.loggedArtifacts"] = records.logged_tables_tag()  # trials_table.json shows as a table
+        tags.update(source_tags())
         if queue_videos:
             tags[vids.TAG] = "pending"
         run_id = self.open_runs.get(it.index)  # bc: opened before its training (open_iteration_run)
         if run_id is None:
-            run_id = self.client.create_run(self.experiment_id, start_time=ended_ms or _now_ms(), tags=tags,
-                                            run_name=f"iter-{it.index:04d}").info.run_id
+            run_id = self.client.create_run(self.experiment_id, start_time=started_ms or ended_ms or _now_ms(),
+                                            tags=tags, run_name=f"iter-{it.index:04d}").info.run_id
             self.open_runs[it.index] = run_id  # a retried write (store locked) fills the same run
         params = [Param(f"candidate.{k}", str(v)) for k, v in sorted(it.candidate.get("params", {}).items())]
         self.client.log_batch(run_id, params=params[:100],
                               tags=[RunTag("enpire.session", self.run_id), *(RunTag(k, v) for k, v in tags.items())])
-        self._write_metrics(run_id, records.iteration_metrics(it), it.index, _now_ms())
+        self._write_metrics(run_id, records.iteration_metrics(it, trials), it.index, ended_ms or _now_ms())
         with tempfile.TemporaryDirectory() as tmp:
             folder = Path(tmp)
             (folder / "candidate.json").write_text(json.dumps(it.candidate, indent=2, sort_keys=True))
@@ -245,6 +282,8 @@ class Tracker:
                     video_artifact = f"videos/{target.name}"
                 rows.append(json.dumps(records.trial_row(record, it.candidate_id, video_artifact), default=str))
             (folder / "trials.jsonl").write_text("\n".join(rows) + ("\n" if rows else ""))
+            (folder / records.TABLE_FILE).write_text(json.dumps(records.trial_table(trials, it.candidate_id),
+                                                                default=str))
             self.client.log_artifacts(run_id, str(folder))
         if queue_videos:
             self._queue_videos(it.index, run_id, shown)
@@ -287,6 +326,9 @@ class Tracker:
             lambda: self.client.log_batch(self.run_id, tags=[RunTag(k, v[:records.MAX_TAG_CHARS])
                                                              for k, v in tags.items()]),
             lambda: self.client.log_dict(self.run_id, {"iterations": idea_tree}, "idea_tree.json"),
+            lambda: self.client.log_dict(self.run_id, records.iteration_table(idea_tree), records.ITERATIONS_TABLE),
+            lambda: self.client.set_tag(self.run_id, "mlflow.loggedArtifacts", records.logged_tables_tag(
+                records.ITERATIONS_TABLE)),
             lambda: self.client.log_text(self.run_id, summary_text, "summary.txt"),
             lambda: self.client.set_terminated(self.run_id, status, end_time=_now_ms()),
         ]

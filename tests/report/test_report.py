@@ -57,3 +57,22 @@ def test_report_rejects_unknown_session(store: str, tmp_path: Path, capsys: pyte
 def test_report_without_store(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert report_main(["--tracking-uri", f"sqlite:///{tmp_path}/none.db", "--out", str(tmp_path)]) == 2
     assert "no MLflow store" in capsys.readouterr().err
+
+
+def test_report_shows_confirmed_success_and_readable_names(store: str, tmp_path: Path) -> None:
+    from enpire.report.data import capability, load_sessions
+    from enpire.track.confidence import wilson
+
+    out = tmp_path / "rep"
+    assert report_main(["--tracking-uri", store, "--out", str(out), "--no-log"]) == 0
+    text = (out / "report.md").read_text()
+    client = MlflowClient(tracking_uri=store)
+    for s in load_sessions(client):
+        assert s.name and "mlflow.db" not in s.name and "/" not in s.name  # named by what changed
+        assert "tracking.uri" not in s.label
+        assert f"best candidate {s.best}" in text or s.best == "–"
+        for p in capability(s, "robot_seconds"):  # every plotted value is a 95% lower bound of >= 3 trials
+            assert p.lcb <= p.rate and (p.trials >= 3 or p.lcb == 0.0)
+            if p.trials:
+                assert p.lcb == pytest.approx(wilson(round(p.rate * p.trials), p.trials)[0])
+    assert "95% Wilson interval" in text
