@@ -104,6 +104,7 @@ class Session:
         self.executing_s = 0.0  # wall seconds stations spent executing trials, by their own clocks
         self.tracker = None
         self.journal = None  # enpire.track.journal.Journal, set by open_tracking: every trial made durable
+        self.ballast = None  # enpire.track.ballast.Ballast: room to record a failure when the disk fills
         self.control = None  # operator control (enpire.control_session), opened once the run id is known
         self.paused = False
 

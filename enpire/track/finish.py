@@ -11,8 +11,10 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from enpire import summary as summary_mod
+from enpire.track.ballast import end_failed
 from enpire.track.confidence import confirmed_best, counts, lower_bound
 from enpire.track.records import iteration_document
+from enpire.track.retry import disk_full_reason, is_disk_full
 
 if TYPE_CHECKING:
     from enpire.loop import Session
@@ -105,11 +107,21 @@ def finish_session(s: Session, code: int) -> int:
         metrics = summary_mod.numeric(summary)
         metrics.update({f"ledger.{k}": v for k, v in s.ledger.totals().items()})
         tree = [iteration_document(it, it.index in s.tree.raised_best) for it in s.tree.iterations]
+        ballast = getattr(s, "ballast", None)
         try:
             s.tracker.close(metrics, len(s.tree.iterations), tags, tree, text,
                             "FINISHED" if code == 0 else "FAILED")
-        except Exception:
-            log.exception("could not finish the MLflow run %s", s.tracker.run_id)
+        except Exception as error:
             code = code or 1
+            if is_disk_full(error) or "disk full" in summary["stopped_by"]:
+                # one clear line, and the run ended FAILED with the reason: the ballast frees the room to say so
+                reason = summary["stopped_by"] if "disk full" in summary["stopped_by"] else \
+                    f"error: output disk full ({disk_full_reason(error)})"
+                log.error("the output disk is full: %s; session run %s ended FAILED", reason, s.tracker.run_id)
+                end_failed(s.spec.tracking.uri, s.tracker.run_id, reason, ballast)
+            else:
+                log.exception("could not finish the MLflow run %s", s.tracker.run_id)
+        if ballast is not None:
+            ballast.release()
     print(text, end="", flush=True)
     return code

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from enpire.agent.api import IterationSummary
 from enpire.agent.tree import Evaluation
+from enpire.track.ballast import Ballast
 from enpire.track.journal import JOURNAL_NAME, Journal, record_from_doc
 from enpire.world.api import TrialRecord
 
@@ -225,4 +226,5 @@ def open_tracking(s: Session) -> Tracker:
         s.journal = journal
         journal.resumed(n)
     s.ledger.on_charge = s.journal.charge  # after the restore: restored charges are not journalled twice
+    s.ballast = Ballast(spec.tracking.uri, tracker.run_id)  # room to end the run FAILED if the disk fills
     return tracker

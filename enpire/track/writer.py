@@ -167,12 +167,16 @@ class Tracker:
             try:
                 with_retry(op, self.write_stats)  # a locked/unreachable store: wait and retry, in order
             except Exception as error:  # keep writing the rest; surfaced at close()
-                log.exception("MLflow write failed")
                 self._errors.append(error)
                 if getattr(op, "enpire_final", False):
                     self._final_errors.append(error)
-                if is_disk_full(error) and self.fatal is None:
+                if self.fatal is not None:  # already said once, clearly: no traceback per later write
+                    log.debug("MLflow write failed after %s: %s", self.fatal, str(error).splitlines()[0][:200])
+                elif is_disk_full(error):
                     self.fatal = f"output disk full: MLflow write failed ({disk_full_reason(error)})"
+                    log.error("%s; the session stops, later writes are dropped", self.fatal)
+                else:
+                    log.exception("MLflow write failed")
 
     def log_iteration(self, it: IterationSummary, trials: list[TrialRecord], raised_best: bool, *,
                       transcript: list[dict] | None = None, done: bool | None = None,

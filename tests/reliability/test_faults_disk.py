@@ -45,7 +45,7 @@ def fill(folder: Path) -> int:
 
 @pytest.mark.slow
 def test_disk_full_mid_session_ends_with_a_clear_error_and_corrupts_nothing(
-        migrated_store: Path, tiny_disk: Path, tmp_path: Path) -> None:
+        migrated_store: Path, tiny_disk: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     shutil.copy(migrated_store, tiny_disk / "mlflow.db")
     spec = spec_of(f"tracking.uri=sqlite:///{tiny_disk}/mlflow.db", f"tracking.artifact_root={tiny_disk}/artifacts",
                    "budget=smoke", "budget.iterations=12", "budget.trials=24", "budget.robot_seconds=10000",
@@ -66,6 +66,15 @@ def test_disk_full_mid_session_ends_with_a_clear_error_and_corrupts_nothing(
     assert int(summary["iterations"]) < 12  # nothing more ran once nothing more could be recorded
     # nothing recorded is corrupted: free the space, then the store passes SQLite's integrity check and every
     # iteration written before the disk filled reads back whole
+    # the session run was ended FAILED with the reason (the ballast freed room for it), said in one error line
+    session = MlflowClient(tracking_uri=spec.tracking.uri).get_run(summary["session_id"])
+    assert session.info.status == "FAILED"
+    assert "disk full" in session.data.tags["enpire.stopped_by"]
+    tracebacks = [r for r in caplog.records if r.exc_info and r.name.startswith("enpire")]
+    assert len(tracebacks) <= 1, [r.getMessage() for r in tracebacks]  # once said, not 68 times
+    assert any("disk is full" in r.getMessage() or "disk full" in r.getMessage() for r in caplog.records
+               if r.levelname == "ERROR")
+    assert not list(tiny_disk.glob(".*ballast*"))  # released at the end
     (tiny_disk / "filler.bin").unlink()
     with sqlite3.connect(tiny_disk / "mlflow.db") as con:
         assert con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
