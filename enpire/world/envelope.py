@@ -16,6 +16,9 @@ place that writes the robot's entries of `data.ctrl`:
 
 The limits are copied into private read-only arrays at construction; nothing a policy
 returns reaches this object except through `write`, which cannot widen or disable them.
+
+Both `write` and `check` run every control step, so they work on plain floats (one `tolist` per
+array) with a cheap exact pre-test before each slow path, and build nothing unless a limit is hit.
 """
 
 from __future__ import annotations
@@ -29,14 +32,10 @@ from enpire.spec.model import SafetySpec
 from enpire.world.api import SafetyEvent
 
 STOP_DAMPING = 2.0  # N·m·s/rad, joint damping of the safe stop
-
-
-def _all_finite(a: np.ndarray) -> bool:
-    """Exact and cheap: NaN and Inf propagate through a sum, so a finite sum means finite entries;
-    only a non-finite sum (NaN/Inf inside, or an overflow of huge finite values) needs the full test.
-    Plain floats: for the few dozen entries of a robot cell this beats any numpy reduction."""
-    values = a.ravel().tolist()
-    return math.isfinite(sum(values)) or all(map(math.isfinite, values))
+# The most constraint rows one contact has (a pyramidal cone of condim 6 has 2 * (6 - 1)); its normal
+# force is the sum of those rows (pyramidal) or the first of them (elliptic), so by Cauchy-Schwarz no
+# contact's normal force exceeds sqrt(MAX_CONTACT_ROWS * sum(efc_force ** 2)).
+MAX_CONTACT_ROWS = 10
 
 
 def _slice_if_contiguous(a: np.ndarray) -> slice | np.ndarray:
@@ -44,6 +43,11 @@ def _slice_if_contiguous(a: np.ndarray) -> slice | np.ndarray:
     if a.size and np.array_equal(a, np.arange(a[0], a[0] + a.size)):
         return slice(int(a[0]), int(a[0]) + a.size)
     return a
+
+
+def _bounds(sel: slice | np.ndarray) -> tuple[int, int] | None:
+    """(start, stop) of a slice, for slicing a plain list; None for an index array."""
+    return (sel.start, sel.stop) if isinstance(sel, slice) else None
 
 
 def _frozen(a: np.ndarray, dtype: type = float) -> np.ndarray:
@@ -62,24 +66,36 @@ class Envelope:
         "_box_hi_f",
         "_box_lo",
         "_box_lo_f",
+        "_ctrl_sel",
+        "_data",
         "_dof",
+        "_dof_f",
         "_ee",
         "_force",
+        "_force2",
         "_force6",
         "_gact",
         "_gact_sel",
+        "_gclip",
         "_geom_mask",
         "_ghi",
+        "_gkey",
         "_glo",
         "_jhi",
         "_jhi_all",
         "_jlo",
         "_jlo_all",
         "_jmask",
+        "_limited",
         "_ntau",
         "_qadr",
+        "_qadr_f",
+        "_qpos",
+        "_qvel",
         "_tau",
+        "_tau_f",
         "_vel",
+        "_xpos",
     )
 
     def __init__(self, safety: SafetySpec, model: mujoco.MjModel, robot: object) -> None:
@@ -110,9 +126,22 @@ class Envelope:
         self._box_lo_f = tuple(float(v) for v in self._box_lo)
         self._box_hi_f = tuple(float(v) for v in self._box_hi)
         self._force = float(safety.contact_force_limit_n)
+        self._force2 = self._force * self._force / MAX_CONTACT_ROWS * (1.0 - 1e-9)  # margin for rounding
         self._geom_mask = _frozen(r.geom_mask, bool)
         self._ee = int(r.ee_site)
         self._force6 = np.zeros(6)
+        # plain-float forms for the per-step paths
+        self._tau_f = tuple(float(v) for v in self._tau)
+        self._limited = tuple((j, self._jlo_all[j], self._jhi_all[j]) for j in range(len(joints)) if self._jmask[j])
+        self._qadr_f = _bounds(self._qadr)
+        self._dof_f = _bounds(self._dof)
+        # arm and gripper actuators side by side: one write of both
+        a, g = self._act_sel, self._gact_sel
+        self._ctrl_sel = (slice(a.start, g.stop) if isinstance(a, slice) and isinstance(g, slice) and a.stop == g.start
+                          else None)
+        self._gkey: list[float] | None = None
+        self._gclip: list[float] = []
+        self._data: mujoco.MjData | None = None
 
     @property
     def torque_limits(self) -> np.ndarray:
@@ -123,45 +152,75 @@ class Envelope:
         """(arm actuator ids, arm caps, gripper actuator ids, gripper (low, high) stacked) for audits."""
         return self._act.copy(), np.array(self._tau), self._gact.copy(), np.stack([self._glo, self._ghi], axis=1)
 
+    def _bind(self, data: mujoco.MjData) -> None:
+        """Views of `data` read every control step (MjData's arrays never move, so a view stays current)."""
+        self._data = data
+        self._qpos, self._qvel, self._xpos = data.qpos, data.qvel, data.site_xpos[self._ee]
+
     def write(self, data: mujoco.MjData, tau: np.ndarray, grip: np.ndarray,
               step: int) -> tuple[int, SafetyEvent | None]:
         """Clamp and write one command. Returns (clamped joints, breach or None); a breach writes nothing."""
-        tau = np.asarray(tau, dtype=float)
+        if type(tau) is list and len(tau) == len(self._tau_f):
+            values = tau  # the controller's own torques, already plain floats
+        else:
+            arr = np.asarray(tau, dtype=float)
+            if arr.shape != self._tau.shape:
+                return 0, self._nonfinite(arr, step)
+            values = arr.tolist()
         grip = np.asarray(grip, dtype=float)
-        if tau.shape != self._tau.shape or not (_all_finite(tau) and _all_finite(grip)):
-            bad = tau[~np.isfinite(tau)] if tau.shape == self._tau.shape else tau
-            value = float(bad.ravel()[0]) if bad.size else None
-            return 0, SafetyEvent("nonfinite_command", step, value, None, "NaN/Inf or malformed torque command")
-        clipped = np.minimum(np.maximum(tau, self._ntau), self._tau)
-        clamps = int(np.count_nonzero(clipped != tau))
+        gvalues = grip.ravel().tolist()
+        if not (math.isfinite(sum(values)) or all(map(math.isfinite, values))) or not (
+                math.isfinite(sum(gvalues)) or all(map(math.isfinite, gvalues))):
+            return 0, self._nonfinite(np.array(values), step)
+        clipped, clamps = [], 0  # = np.minimum(np.maximum(tau, -cap), cap), counting the entries it changed
+        for v, cap in zip(values, self._tau_f):
+            if v > cap:
+                v, clamps = cap, clamps + 1
+            elif v < -cap:
+                v, clamps = -cap, clamps + 1
+            clipped.append(v)
+        if gvalues != self._gkey:  # the station hands the same grip command for many steps: clip it once
+            self._gclip = np.minimum(np.maximum(grip, self._glo), self._ghi).tolist()
+            self._gkey = gvalues
         ctrl = data.ctrl
-        ctrl[self._act_sel] = clipped
-        ctrl[self._gact_sel] = np.minimum(np.maximum(grip, self._glo), self._ghi)
+        if self._ctrl_sel is not None:
+            ctrl[self._ctrl_sel] = clipped + self._gclip
+        else:
+            ctrl[self._act_sel] = clipped
+            ctrl[self._gact_sel] = self._gclip
         return clamps, None
+
+    def _nonfinite(self, tau: np.ndarray, step: int) -> SafetyEvent:
+        bad = tau[~np.isfinite(tau)] if tau.shape == self._tau.shape else tau
+        value = float(bad.ravel()[0]) if bad.size else None
+        return SafetyEvent("nonfinite_command", step, value, None, "NaN/Inf or malformed torque command")
 
     def check(self, model: mujoco.MjModel, data: mujoco.MjData, step: int) -> SafetyEvent | None:
         """The first breach of the state after a control step, or None.
 
         Runs every control step, so each check has a cheap exact test first and only builds the
-        event when it fails. The contact check is bounded first: a contact's normal force is at most
-        the sum of |efc_force| over all constraint rows, so the per-contact forces are computed only
-        when that sum exceeds the limit.
+        event when it fails. The contact check is bounded first: no contact's normal force exceeds
+        sqrt(MAX_CONTACT_ROWS * sum(efc_force ** 2)) nor the sum of |efc_force| over all constraint
+        rows, so the per-contact forces are computed only when both bounds exceed the limit.
         """
-        qpos, qvel = data.qpos, data.qvel
-        if not (_all_finite(qpos) and _all_finite(qvel)):
+        if data is not self._data:
+            self._bind(data)
+        qp, qv = self._qpos.tolist(), self._qvel.tolist()
+        if not ((math.isfinite(sum(qp)) or all(map(math.isfinite, qp))) and
+                (math.isfinite(sum(qv)) or all(map(math.isfinite, qv)))):
             return SafetyEvent("nonfinite_state", step, None, None, "NaN/Inf in qpos/qvel")
-        q, qd = qpos[self._qadr], qvel[self._dof]
-        if any(v < lo or v > hi for v, lo, hi in zip(q.tolist(), self._jlo_all, self._jhi_all)):
-            low, high = (q < self._jlo) & self._jmask, (q > self._jhi) & self._jmask
-            j = int(np.flatnonzero(low | high)[0])
-            lim = float(self._jlo[j] if low[j] else self._jhi[j])
-            return SafetyEvent("joint_position", step, float(q[j]), lim, f"arm joint {j + 1}")
-        vel = self._vel
-        if any(v > vel or v < -vel for v in qd.tolist()):
-            speed = np.abs(qd)
+        b = self._qadr_f
+        q = qp[b[0]:b[1]] if b is not None else [qp[i] for i in self._qadr]
+        for j, lo, hi in self._limited:
+            if q[j] < lo or q[j] > hi:
+                return self._joint_event(np.array(q), step)
+        b, vel = self._dof_f, self._vel
+        qd = qv[b[0]:b[1]] if b is not None else [qv[i] for i in self._dof]
+        if max(qd) > vel or min(qd) < -vel:
+            speed = np.abs(np.array(qd))
             j = int(np.argmax(speed))
             return SafetyEvent("joint_velocity", step, float(qd[j]), self._vel, f"arm joint {j + 1}")
-        x0, x1, x2 = data.site_xpos[self._ee].tolist()
+        x0, x1, x2 = self._xpos.tolist()
         lo, hi = self._box_lo_f, self._box_hi_f
         if not (lo[0] <= x0 <= hi[0] and lo[1] <= x1 <= hi[1] and lo[2] <= x2 <= hi[2]):
             x = data.site_xpos[self._ee]
@@ -169,15 +228,28 @@ class Envelope:
             a = int(np.flatnonzero(out)[0])
             lim = float(self._box_lo[a] if x[a] < self._box_lo[a] else self._box_hi[a])
             return SafetyEvent("workspace", step, float(x[a]), lim, f"end-effector {'xyz'[a]}")
-        if data.ncon and float(np.abs(data.efc_force).sum()) > self._force:
-            geoms = data.contact.geom
-            hits = np.flatnonzero(self._geom_mask[geoms[:, 0]] | self._geom_mask[geoms[:, 1]])
-            worst = 0.0
-            for i in hits:
-                mujoco.mj_contactForce(model, data, int(i), self._force6)
-                worst = max(worst, abs(float(self._force6[0])))
-            if worst > self._force:
-                return SafetyEvent("contact_force", step, worst, self._force, "robot contact")
+        if data.ncon:
+            efc = data.efc_force
+            if float(np.dot(efc, efc)) > self._force2 and float(np.abs(efc).sum()) > self._force:
+                return self._contact_event(model, data, step)
+        return None
+
+    def _joint_event(self, q: np.ndarray, step: int) -> SafetyEvent:
+        low, high = (q < self._jlo) & self._jmask, (q > self._jhi) & self._jmask
+        j = int(np.flatnonzero(low | high)[0])
+        lim = float(self._jlo[j] if low[j] else self._jhi[j])
+        return SafetyEvent("joint_position", step, float(q[j]), lim, f"arm joint {j + 1}")
+
+    def _contact_event(self, model: mujoco.MjModel, data: mujoco.MjData, step: int) -> SafetyEvent | None:
+        """The exact test: the largest normal force of the contacts involving a robot geom."""
+        geoms = data.contact.geom
+        hits = np.flatnonzero(self._geom_mask[geoms[:, 0]] | self._geom_mask[geoms[:, 1]])
+        worst = 0.0
+        for i in hits:
+            mujoco.mj_contactForce(model, data, int(i), self._force6)
+            worst = max(worst, abs(float(self._force6[0])))
+        if worst > self._force:
+            return SafetyEvent("contact_force", step, worst, self._force, "robot contact")
         return None
 
     def stop(self, data: mujoco.MjData) -> None:

@@ -3,15 +3,25 @@
 pass@k: up to done.attempts attempts; a retry continues from the state the failed attempt
 left and the policy's reset() is told why it failed. A breach ends the trial as `unsafe` at
 once; an exception from the policy ends it as `crash` (the station stays usable).
+
+An attempt also ends before done.time_limit_s when the task says it cannot succeed any more:
+`Task.should_terminate` (the task's own test, e.g. the cube fell off the table) or the task's
+declared `early_stop` rule (`EarlyStop`: the policy's action has not changed for a while, the
+whole scene is at rest and the task's quantities are far from success). Either way the verifier
+judges the attempt as usual, on the state it ended in; the rule is built so that it can only
+fire while the done predicate is false, so an early end is never a success.
 """
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 import traceback
-from typing import TYPE_CHECKING
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
+import mujoco
 import numpy as np
 
 from enpire.control import estop_stop
@@ -19,19 +29,115 @@ from enpire.policy.api import Policy
 from enpire.world.api import TrialRecord
 from enpire.world.recording import TrajectoryRecorder, VideoRecorder
 from enpire.world.replay import ReplayRecorder
+from enpire.world.tasks.base import Task
 
 if TYPE_CHECKING:
+    from enpire.spec.model import ExperimentSpec
     from enpire.world.station import SimStation
+    from enpire.world.tasks.base import TaskPhysics
+
+log = logging.getLogger(__name__)
+
+
+def _excludes(a: tuple[bool, float], b: tuple[bool, float]) -> bool:
+    """True when no value satisfies both `x >= v` / `x <= v` conditions a and b, each (at_least, value)."""
+    (a_ge, av), (b_ge, bv) = a, b
+    if a_ge == b_ge:
+        return False
+    low, high = (av, bv) if a_ge else (bv, av)  # x >= low and x <= high
+    return low > high
+
+
+class EarlyStop:
+    """A task's declared rule for ending an attempt that cannot succeed any more
+    (`conf/task/<name>.yaml: early_stop`, specs/task.schema.json):
+
+    - the policy's action stayed within `action_tol` (every entry) of one value for `idle_s`,
+    - every joint of the scene (robot, gripper and objects) has been slower than `rest_speed`
+      for the last `rest_s`, and
+    - every one of `conditions` holds on the task's quantities; at least one of them must
+      contradict a condition of the done predicate (checked at build), so the rule can only fire
+      while the attempt is not succeeding.
+
+    A policy that has finished its script and a scene at rest stay as they are, so an attempt in
+    that state runs out its time limit as the failure it already is. Independent of the verifier:
+    it reads the task's quantities and the policy's actions, never the verifier's state.
+    """
+
+    def __init__(self, rule: Mapping[str, Any], dt: float, physics: TaskPhysics, data: mujoco.MjData) -> None:
+        self.idle_s, self.rest_s = float(rule["idle_s"]), float(rule["rest_s"])
+        self._idle_steps = max(1, math.ceil(self.idle_s / dt - 1e-9))
+        self._rest_steps = max(1, math.ceil(self.rest_s / dt - 1e-9))
+        self._watch = max(0, self._idle_steps - self._rest_steps)  # idle steps after which the rest is watched
+        self._speed = float(rule["rest_speed"])
+        self._tol = float(rule["action_tol"])
+        self.conditions = tuple((str(c["quantity"]), c["op"] == ">=", float(c["value"])) for c in rule["conditions"])
+        self._quantity = physics.quantity
+        self._qvel = data.qvel
+        self.begin()
+
+    @classmethod
+    def from_spec(cls, spec: ExperimentSpec, physics: TaskPhysics, data: mujoco.MjData) -> EarlyStop | None:
+        """The task's rule, or None when it declares none (or one that does not exclude success)."""
+        rule = spec.resolved["task"].get("early_stop")
+        if not rule:
+            return None
+        unknown = [c["quantity"] for c in rule["conditions"] if c["quantity"] not in spec.task.state_space]
+        if unknown:
+            raise ValueError(f"task.early_stop.conditions: {unknown} are not quantities of task.state_space")
+        stop = cls(rule, spec.control_dt, physics, data)
+        done = [(c.quantity, c.op == ">=", float(c.value)) for c in spec.done.conditions]
+        if not any(q == dq and _excludes((ge, v), (dge, dv)) for q, ge, v in stop.conditions for dq, dge, dv in done):
+            log.warning("task.early_stop ignored: none of its conditions contradicts the done predicate, so it "
+                        "could end an attempt that is succeeding")
+            return None
+        return stop
+
+    def begin(self) -> None:
+        """A new attempt: nothing has been idle yet."""
+        self._anchor: list[float] | None = None
+        self._idle = 0
+        self._rest = 0
+
+    def __call__(self, action: np.ndarray) -> bool:
+        """After each control step, with the action just applied: True when the attempt should end now."""
+        a, anchor = action.tolist(), self._anchor
+        if a != anchor and (anchor is None or self._moved(a, anchor)):
+            self._anchor, self._idle, self._rest = a, 0, 0
+            return False
+        self._idle += 1
+        if self._idle <= self._watch:
+            return False
+        if max(map(abs, self._qvel.tolist())) >= self._speed:
+            self._rest = 0
+            return False
+        self._rest += 1
+        if self._idle < self._idle_steps or self._rest < self._rest_steps:
+            return False
+        read = self._quantity
+        return all((read(q) >= v) if ge else (read(q) <= v) for q, ge, v in self.conditions)
+
+    def _moved(self, a: list[float], anchor: list[float]) -> bool:
+        """Some entry of `a` is more than action_tol away from the anchor's (a moving policy: mostly the first)."""
+        tol, ntol = self._tol, -self._tol
+        for x, y in zip(a, anchor):
+            if not ntol <= x - y <= tol:  # NaN counts as moved
+                return True
+        return len(a) != len(anchor)
 
 
 def run_attempts(st: SimStation, policy: Policy, rec: TrialRecord, video: VideoRecorder | ReplayRecorder | None,
                  traj: TrajectoryRecorder | None) -> None:
     spec, task, physics, ver = st.spec, st.scene.task, st.scene.physics, st._verifier
-    dt, size = st._dt, st.action_size
+    dt, shape = st._dt, (st.action_size,)
     limit_steps = math.ceil(spec.done.time_limit_s / dt - 1e-9)
     # The per-control-step loop: bound methods hoisted, nothing allocated but the action and observation.
     step_fn, observe, act, shaping, judge, hopeless = (st.step, st.observe, policy.act, task.shaping_reward,
                                                        ver.step, task.should_terminate)
+    early = getattr(st, "_early_stop", None)
+    if getattr(hopeless, "__func__", None) is Task.should_terminate:
+        hopeless = None  # the task keeps the default (never hopeless): no call per step
+    data = st.scene.data
     feedback = None
     step = 0
     # operator estop: a 1-byte shared flag read before every control step; `checked` = wall time just before
@@ -41,7 +147,11 @@ def run_attempts(st: SimStation, policy: Policy, rec: TrialRecord, video: VideoR
     for attempt in range(1, spec.done.attempts + 1):
         rec.attempts = attempt
         ver.begin_attempt()
-        event = None
+        if early is not None:
+            early.begin()
+        event, stopped_early = None, False
+        # the record's counters live in locals during the loop and are written back however it ends
+        clamps, robot_s, shaping_return = rec.clamps, rec.robot_seconds, rec.shaping_return
         try:
             obs = observe()
             policy.reset(obs, feedback)
@@ -51,27 +161,31 @@ def run_attempts(st: SimStation, policy: Policy, rec: TrialRecord, video: VideoR
                     event = estop_stop(st, step, started_at, previous)
                     break
                 action = np.asarray(act(obs), dtype=float).ravel()
-                if action.shape != (size,):
-                    raise ValueError(f"policy action: got shape {action.shape}; expected ({size},)")
-                clamps, event = step_fn(action, step)
-                rec.clamps += clamps
+                if action.shape != shape:
+                    raise ValueError(f"policy action: got shape {action.shape}; expected {shape}")
+                n_clamped, event = step_fn(action, step)
+                clamps += n_clamped
                 step += 1
-                rec.steps = step
-                rec.robot_seconds += dt
+                robot_s += dt
                 if traj is not None:
-                    traj.add(st.scene.data, action, attempt)
+                    traj.add(data, action, attempt)
                 if video is not None:
-                    video.maybe_capture(st.scene.data, step)
+                    video.maybe_capture(data, step)
                 if event is not None:
                     break
-                rec.shaping_return += shaping(physics)
-                if judge(dt) or hopeless(physics):
+                shaping_return += shaping(physics)
+                if judge(dt) or (hopeless is not None and hopeless(physics)):
+                    break
+                if early is not None and early(action):
+                    stopped_early = True
                     break
                 obs = observe()
         except Exception:
             rec.outcome, rec.error = "crash", traceback.format_exc()
             rec.reason = "policy raised"
             return
+        finally:
+            rec.clamps, rec.robot_seconds, rec.shaping_return, rec.steps = clamps, robot_s, shaping_return, step
         if event is not None and event.kind == "estop":
             rec.safety_events.append(event)
             rec.outcome, rec.reason = "estopped", f"operator estop at control step {event.step}"
@@ -83,6 +197,9 @@ def run_attempts(st: SimStation, policy: Policy, rec: TrialRecord, video: VideoR
             return
         verdict = ver.verdict(safety_stopped=False)
         rec.reason = verdict.reason
+        if stopped_early:
+            rec.reason += (f"; attempt {attempt} ended early: action unchanged for {early.idle_s:g} s with the "
+                           f"scene at rest")
         if verdict.success:
             rec.success_attempt = attempt
             rec.pass_at_k = True

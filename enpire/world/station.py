@@ -27,6 +27,7 @@ from enpire.world.envelope import Envelope
 from enpire.world.recording import TrajectoryRecorder, VideoRecorder
 from enpire.world.replay import ReplayRecorder
 from enpire.world.reset import verified_reset
+from enpire.world.rollout import EarlyStop, run_attempts
 from enpire.world.scene import build_scene, index_or_slice
 from enpire.world.verifier import Verifier
 
@@ -63,6 +64,17 @@ class SimStation:
         self._grip_cmd = r.builder.grip_ctrl(0.0)
         self._grip_nan = np.full(len(r.grip_act), np.nan)
         self._estop = estop_flag()  # read at every control step by run_attempts (enpire.control)
+        # Hoisted for step() and observe(): MjData's arrays never move, so views made once stay current.
+        d, p = self.scene.data, self.scene.physics
+        self._model, self._data, self._physics = m, d, p
+        self._invalidate = p.invalidate
+        self._ee_xpos = d.site_xpos[r.ee_site]
+        self._views = (d.qpos[self._qsel] if isinstance(self._qsel, slice) else None,
+                       d.qpos[self._gsel] if isinstance(self._gsel, slice) else None,
+                       d.qvel[self._vsel] if isinstance(self._vsel, slice) else None)
+        self._grip_opening = r.builder.grip_opening
+        self._task_observe = self.scene.task.observe
+        self._early_stop = EarlyStop.from_spec(spec, p, d)
 
     @property
     def faulty(self) -> bool:
@@ -78,15 +90,18 @@ class SimStation:
     # -- observation -------------------------------------------------------------------------
     def observe(self) -> dict[str, np.ndarray]:
         """A fresh observation (every array a copy the policy may keep or modify)."""
-        p, d = self.scene.physics, self.scene.data
+        p, (q, g, qd) = self._physics, self._views
+        if q is None or g is None or qd is None:  # a robot whose joints are not contiguous: gather
+            d = self._data
+            q, g, qd = d.qpos[self._qsel], d.qpos[self._gsel], d.qvel[self._vsel]
         obs = {
-            "ee_pos": d.site_xpos[self.scene.robot.ee_site].copy(),
+            "ee_pos": self._ee_xpos.copy(),
             "ee_yaw": np.array([p.ee_yaw()]),
-            "grip": np.array([self.scene.robot.builder.grip_opening(d.qpos[self._gsel])]),
-            "joint_pos": d.qpos[self._qsel].copy(),
-            "joint_vel": d.qvel[self._vsel].copy(),
+            "grip": np.array([self._grip_opening(g)]),
+            "joint_pos": q.copy(),
+            "joint_vel": qd.copy(),
         }
-        obs.update(self.scene.task.observe(p))
+        obs.update(self._task_observe(p))
         return obs
 
     def state(self) -> dict[str, float]:
@@ -96,19 +111,19 @@ class SimStation:
     # -- one control step --------------------------------------------------------------------
     def step(self, action: np.ndarray, step: int) -> tuple[int, SafetyEvent | None]:
         """Controller -> envelope -> physics -> envelope check. Returns (clamps, breach)."""
-        m, d = self.scene.model, self.scene.data
+        m, d, envelope = self._model, self._data, self._envelope
         tau, g = self._ctl.command(d, action)
         if g != self._grip_key:  # policies hold one grip command for many steps: map it once
             finite = math.isfinite(g)
             self._grip_cmd = self.scene.robot.builder.grip_ctrl(g) if finite else self._grip_nan
             self._grip_key = g if finite else None
-        grip = self._grip_cmd
-        clamps, event = self._envelope.write(d, tau, grip, step)
+        clamps, event = envelope.write(d, tau, self._grip_cmd, step)
         if event is None:
             mujoco.mj_step(m, d, self._nsub)
-            event = self._envelope.check(m, d, step)
+            self._invalidate()  # the task's quantities are read afresh (once) for the new state
+            event = envelope.check(m, d, step)
         if event is not None:
-            self._envelope.stop(d)
+            envelope.stop(d)
         if self._step_hook is not None:
             self._step_hook(m, d)
         return clamps, event
@@ -116,6 +131,7 @@ class SimStation:
     def reset(self, seed: int) -> bool:
         """Verified reset from `seed`; False (and maybe faulty) when every reset attempt failed."""
         res = verified_reset(self.spec, self.scene, self._hold, self._envelope, np.random.default_rng(seed))
+        self._invalidate()
         self._last_reset = res
         self._failed_resets = 0 if res.ok else self._failed_resets + 1
         if self._failed_resets >= self.spec.task.reset.faulty_after:
@@ -144,8 +160,6 @@ class SimStation:
             rec.outcome, rec.error = "crash", traceback.format_exc()
             rec.wall_s = time.perf_counter() - t0
             return rec
-        from enpire.world.rollout import run_attempts
-
         camera = self.scene.task.default_camera
         video: VideoRecorder | ReplayRecorder | None = (
             VideoRecorder(self.spec, self.scene.model, camera) if request.record_video

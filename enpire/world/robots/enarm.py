@@ -33,4 +33,5 @@ class EnArm(RobotBuilder):
         return ("finger_left", "finger_right")
 
     def grip_opening(self, grip_qpos: np.ndarray) -> float:
-        return float(grip_qpos[0] + grip_qpos[1])  # inner faces sit at +q_left and -q_right
+        left, right = grip_qpos.tolist()  # inner faces sit at +q_left and -q_right
+        return left + right

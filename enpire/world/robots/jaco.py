@@ -75,4 +75,5 @@ class Jaco(RobotBuilder):
 
     def grip_opening(self, grip_qpos: np.ndarray) -> float:
         lo, hi = FINGER_RANGE
-        return float(np.clip((hi - np.mean(grip_qpos)) / (hi - lo), 0.0, 1.0))  # 1 open, 0 closed
+        q = grip_qpos.tolist()  # observed every step: = np.clip((hi - np.mean(q)) / (hi - lo), 0, 1) in floats
+        return min(max((hi - sum(q) / len(q)) / (hi - lo), 0.0), 1.0)  # 1 open, 0 closed

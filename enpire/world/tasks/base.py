@@ -14,10 +14,15 @@
 2. A Physics subclass that only adds named state queries, one zero-argument method per
    name in `conf/task/<name>.yaml: state_space`, returning a float in that quantity's
    [low, high] range (clip if needed). The verifier reads only these, through
-   `physics.quantity(name)`. Helpers on TaskPhysics: `body_pos`, `body_xmat`, `site_pos`,
-   `geom_pos`, `joint_qpos`, `set_joint_qpos`, `set_free_pose`, `ee_pos`, `ee_xmat`,
-   `ee_yaw`, `grip_opening`, `model`, `data`, `robot` (the bound robot; ids of its joints,
-   geoms, bodies).
+   `physics.quantity(name)`, which computes each quantity once per control step (the station
+   calls `invalidate()` after every step and reset): read them through `quantity` in
+   `observe`, `shaping_reward` and `should_terminate` too, and call the methods directly in
+   `initialize` and `reset_problems`, which run while the station changes the state. Helpers
+   on TaskPhysics: `body_pos`, `body_xmat`, `site_pos`, `geom_pos`, `joint_qpos`,
+   `set_joint_qpos`, `set_free_pose`, `ee_pos`, `ee_xmat`, `ee_yaw`, `grip_opening`,
+   `model`, `data`, `robot` (the bound robot; ids of its joints, geoms, bodies). Positions
+   come back as live views of MjData (copy them to keep them); name lookups are cached, and
+   `bind()` is the place to resolve a query's names to ids once.
 
 3. A Task subclass, registered with `@register_task`:
 
@@ -38,6 +43,13 @@
                return [] if physics.object_height() < 0.01 else ["cube not on the table"]
            def should_terminate(self, physics):        # optional: hopeless (cube fell off)
                return False
+
+   `should_terminate` ends an attempt early as a failure (the verifier still judges it). For
+   the commonest hopeless case, a policy that has finished its script with the task undone,
+   declare `early_stop` in `conf/task/<name>.yaml` instead of writing code (see drawer.yaml and
+   enpire/world/rollout.py: EarlyStop): the attempt ends once the action has not changed for
+   `idle_s`, the whole scene is at rest and the declared conditions, one of which contradicts
+   the done predicate, hold. Pick `idle_s` longer than any pause your scripted policy makes.
 
    `init` holds one value per key of `conf/task/<name>.yaml: init`, drawn uniformly by the
    station from a seeded RNG before `initialize` is called. The key `arm_joint_noise` is
@@ -93,6 +105,7 @@ def yaw_quat(yaw: float) -> np.ndarray:
 
 
 ZERO3 = (0.0, 0.0, 0.0)
+_SITE = mujoco.mjtObj.mjOBJ_SITE
 
 
 def dist3(a: np.ndarray | tuple[float, ...], b: np.ndarray | tuple[float, ...]) -> float:
@@ -113,20 +126,35 @@ class TaskPhysics:
         # times per control step (observation, shaping reward, verifier), so each is one dict get.
         self._ids: dict[mujoco.mjtObj, dict[str, int]] = {}
         self._bodies = self._ids.setdefault(mujoco.mjtObj.mjOBJ_BODY, {})
-        self._sites = self._ids.setdefault(mujoco.mjtObj.mjOBJ_SITE, {})
         self._queries: dict[str, object] = {}
+        self._values: dict[str, float] = {}  # quantity() of the current control step
+        self._views: dict[tuple[str, str], np.ndarray] = {}  # (array, name) -> live row of MjData
         self._vel6 = np.zeros(6)
+        self._ee_site = int(robot.ee_site)
+        self._ee_xpos = data.site_xpos[robot.ee_site]  # MjData's arrays never move: views stay current
+        self._ee_xmat = data.site_xmat[robot.ee_site]
+        self.bind()
+
+    def bind(self) -> None:
+        """Resolve the names the state queries use, once (subclasses override; runs at construction)."""
 
     # -- the verifier's entry point -------------------------------------------------------
     def quantity(self, name: str) -> float:
-        """Value of a named state quantity (a method of the subclass)."""
-        fn = self._queries.get(name)
-        if fn is None:
-            fn = getattr(self, name, None)
-            if fn is None or not callable(fn):
-                raise KeyError(f"state quantity {name!r}: not a method of {type(self).__name__}")
-            self._queries[name] = fn
-        return float(fn())
+        """Value of a named state quantity (a method of the subclass), computed once per control step."""
+        v = self._values.get(name)
+        if v is None:
+            fn = self._queries.get(name)
+            if fn is None:
+                fn = getattr(self, name, None)
+                if fn is None or not callable(fn):
+                    raise KeyError(f"state quantity {name!r}: not a method of {type(self).__name__}")
+                self._queries[name] = fn
+            v = self._values[name] = float(fn())
+        return v
+
+    def invalidate(self) -> None:
+        """The state changed: quantity() computes afresh (the station calls this after every step and reset)."""
+        self._values.clear()
 
     # -- helpers --------------------------------------------------------------------------
     def _id(self, kind: mujoco.mjtObj, name: str) -> int:
@@ -143,18 +171,37 @@ class TaskPhysics:
         i = self._bodies.get(name)
         return self._id(mujoco.mjtObj.mjOBJ_BODY, name) if i is None else i
 
+    def _view(self, array: str, kind: mujoco.mjtObj, name: str) -> np.ndarray:
+        key = (array, name)
+        v = self._views.get(key)
+        if v is None:
+            v = self._views[key] = getattr(self.data, array)[self._id(kind, name)]
+        return v
+
     def body_pos(self, name: str) -> np.ndarray:
-        return self.data.xpos[self.body_id(name)]
+        """World position of a body: a live view (copy it to keep it)."""
+        v = self._views.get(("xpos", name))
+        return self._view("xpos", mujoco.mjtObj.mjOBJ_BODY, name) if v is None else v
+
+    def body_xmat_flat(self, name: str) -> np.ndarray:
+        """Rotation matrix of a body, row-major 9-vector: a live view."""
+        v = self._views.get(("xmat", name))
+        return self._view("xmat", mujoco.mjtObj.mjOBJ_BODY, name) if v is None else v
 
     def body_xmat(self, name: str) -> np.ndarray:
-        return self.data.xmat[self.body_id(name)].reshape(3, 3)
+        return self.body_xmat_flat(name).reshape(3, 3)
 
     def site_pos(self, name: str) -> np.ndarray:
-        i = self._sites.get(name)
-        return self.data.site_xpos[self._id(mujoco.mjtObj.mjOBJ_SITE, name) if i is None else i]
+        """World position of a site: a live view (copy it to keep it)."""
+        v = self._views.get(("site_xpos", name))
+        return self._view("site_xpos", mujoco.mjtObj.mjOBJ_SITE, name) if v is None else v
 
     def geom_pos(self, name: str) -> np.ndarray:
         return self.data.geom_xpos[self._id(mujoco.mjtObj.mjOBJ_GEOM, name)]
+
+    def joint_qpos_adr(self, name: str) -> int:
+        """Address of a joint's (first) position in qpos."""
+        return int(self.model.jnt_qposadr[self._id(mujoco.mjtObj.mjOBJ_JOINT, name)])
 
     def joint_qpos(self, name: str) -> float:
         return float(self.data.qpos[self.model.jnt_qposadr[self._id(mujoco.mjtObj.mjOBJ_JOINT, name)]])
@@ -173,15 +220,16 @@ class TaskPhysics:
         self.data.qvel[v:v + 6] = 0.0
 
     def ee_pos(self) -> np.ndarray:
-        return self.data.site_xpos[self.robot.ee_site]
+        """Tool centre point, world frame: a live view (copy it to keep it)."""
+        return self._ee_xpos
 
     def ee_xmat(self) -> np.ndarray:
-        return self.data.site_xmat[self.robot.ee_site].reshape(3, 3)
+        return self._ee_xmat.reshape(3, 3)
 
     def ee_yaw(self) -> float:
         """Heading of the jaw axis about world z, in (-pi/2, pi/2] (the jaws are symmetric)."""
-        x = self.data.site_xmat[self.robot.ee_site]  # row-major: the x axis is entries 0, 3, 6
-        yaw = math.atan2(-float(x[3]), -float(x[0]))
+        x = self._ee_xmat.tolist()  # row-major: the x axis is entries 0, 3, 6
+        yaw = math.atan2(-x[3], -x[0])
         return (yaw + math.pi / 2) % math.pi - math.pi / 2
 
     def ee_vel(self) -> np.ndarray:
@@ -191,8 +239,9 @@ class TaskPhysics:
 
     def ee_speed_now(self) -> float:
         """|ee_vel()| without allocating (a per-step helper for state queries)."""
-        mujoco.mj_objectVelocity(self.model, self.data, mujoco.mjtObj.mjOBJ_SITE, self.robot.ee_site, self._vel6, 0)
-        return dist3(self._vel6[3:], ZERO3)
+        mujoco.mj_objectVelocity(self.model, self.data, _SITE, self._ee_site, self._vel6, 0)
+        _, _, _, vx, vy, vz = self._vel6.tolist()
+        return math.sqrt(vx ** 2 + vy ** 2 + vz ** 2)  # = dist3(v, ZERO3), term for term
 
     def grip_opening(self) -> float:
         """Distance between the jaws (m), or the hand's closure measure for other grippers."""

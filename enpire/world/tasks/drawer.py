@@ -16,11 +16,16 @@ HANDLE_TARGET_OPENING = 0.15  # m, only for shaping; success is conf/done/drawer
 class DrawerPhysics(TaskPhysics):
     """Named state queries of the drawer scene."""
 
+    def bind(self) -> None:
+        self._slide = self.joint_qpos_adr("drawer_slide")
+        self._qpos = self.data.qpos
+        self._handle = self.site_pos("handle_centre")
+
     def drawer_opening(self) -> float:
-        return min(max(self.joint_qpos("drawer_slide"), 0.0), 0.3)
+        return min(max(float(self._qpos[self._slide]), 0.0), 0.3)
 
     def handle_distance(self) -> float:
-        return min(dist3(self.ee_pos(), self.site_pos("handle_centre")), 2.0)
+        return min(dist3(self.ee_pos(), self._handle), 2.0)
 
     def pull_axis(self) -> np.ndarray:
         """Unit vector along which the drawer opens (world frame, horizontal)."""
@@ -43,17 +48,16 @@ class Drawer(Task):
         physics.set_joint_qpos("drawer_slide", 0.0)
 
     def observe(self, physics: TaskPhysics) -> dict[str, np.ndarray]:
-        assert isinstance(physics, DrawerPhysics)
-        m = physics.data.xmat[physics.body_id("cabinet")]  # row-major; pull axis = -(column 0)
+        m = physics.body_xmat_flat("cabinet").tolist()  # row-major; pull axis = -(column 0)
         return {
             "handle_pos": physics.site_pos("handle_centre").copy(),
-            "drawer_yaw": np.array([math.atan2(float(m[3]), float(m[0]))]),
-            "drawer_opening": np.array([physics.drawer_opening()]),
+            "drawer_yaw": np.array([math.atan2(m[3], m[0])]),
+            "drawer_opening": np.array([physics.quantity("drawer_opening")]),
         }
 
     def shaping_reward(self, physics: TaskPhysics) -> float:
-        assert isinstance(physics, DrawerPhysics)
-        return -physics.handle_distance() + 2.0 * min(physics.drawer_opening(), HANDLE_TARGET_OPENING)
+        q = physics.quantity
+        return -q("handle_distance") + 2.0 * min(q("drawer_opening"), HANDLE_TARGET_OPENING)
 
     def reset_problems(self, physics: TaskPhysics, init: Mapping[str, float]) -> list[str]:
         assert isinstance(physics, DrawerPhysics)

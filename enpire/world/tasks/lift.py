@@ -25,8 +25,8 @@ class LiftPhysics(TaskPhysics):
 
     def cube_yaw(self) -> float:
         """Heading of the cube about world z, folded into [-pi/4, pi/4) (a cube has 4-fold symmetry)."""
-        m = self.data.xmat[self.body_id("cube")]  # row-major 3x3
-        yaw = math.atan2(float(m[3]), float(m[0]))
+        m = self.body_xmat_flat("cube").tolist()  # row-major 3x3
+        yaw = math.atan2(m[3], m[0])
         return (yaw + math.pi / 4) % (math.pi / 2) - math.pi / 4
 
     def object_height(self) -> float:
@@ -51,9 +51,9 @@ class Lift(Task):
 
     def shaping_reward(self, physics: TaskPhysics) -> float:
         """Reach, then raise: distance to the cube plus progress of the cube toward 0.1 m up."""
-        assert isinstance(physics, LiftPhysics)
-        raised = min(physics.object_height() - CUBE_HALF, 0.1) / 0.1
-        return -physics.object_to_gripper() / 0.1 + 2.0 * max(raised, 0.0)
+        q = physics.quantity
+        raised = min(q("object_height") - CUBE_HALF, 0.1) / 0.1
+        return -q("object_to_gripper") / 0.1 + 2.0 * max(raised, 0.0)
 
     def reset_problems(self, physics: TaskPhysics, init: Mapping[str, float]) -> list[str]:
         assert isinstance(physics, LiftPhysics)
@@ -68,6 +68,5 @@ class Lift(Task):
 
     def should_terminate(self, physics: TaskPhysics) -> bool:
         """The cube left the reachable table area (knocked away): no lift can follow."""
-        assert isinstance(physics, LiftPhysics)
-        p = physics.cube_pos()
-        return not (0.15 < p[0] < 0.8 and abs(p[1]) < 0.4)
+        x, y, _ = physics.body_pos("cube").tolist()
+        return not (0.15 < x < 0.8 and abs(y) < 0.4)

@@ -78,8 +78,8 @@ class PegInsert(Task):
 
     def shaping_reward(self, physics: TaskPhysics) -> float:
         """Line up first (lateral error), then go down (depth)."""
-        assert isinstance(physics, PegInsertPhysics)
-        return -physics.peg_lateral_error() / 0.01 + physics.peg_depth() / 0.01
+        q = physics.quantity
+        return -q("peg_lateral_error") / 0.01 + q("peg_depth") / 0.01
 
     def reset_problems(self, physics: TaskPhysics, init: Mapping[str, float]) -> list[str]:
         assert isinstance(physics, PegInsertPhysics)

@@ -25,6 +25,8 @@ T_BOXES: tuple[tuple[float, float, float, float], ...] = (
 T_HALF_HEIGHT = 0.015  # m
 TARGET_XY = (0.52, 0.0)  # m, matches body "target" in push_t.xml
 TARGET_YAW = 0.0  # rad
+_TARGET_POS = np.array([*TARGET_XY, T_HALF_HEIGHT])  # observed every step: copies of these
+_TARGET_YAW = np.array([TARGET_YAW])
 
 
 def wrap_angle(a: float) -> float:
@@ -39,8 +41,8 @@ class PushTPhysics(TaskPhysics):
         return self.body_pos("block")[:2].copy()
 
     def block_yaw(self) -> float:
-        m = self.data.xmat[self.body_id("block")]  # row-major 3x3
-        return math.atan2(float(m[3]), float(m[0]))
+        m = self.body_xmat_flat("block").tolist()  # row-major 3x3
+        return math.atan2(m[3], m[0])
 
     def block_pos_error(self) -> float:
         x, y = self.body_pos("block")[:2].tolist()
@@ -65,19 +67,17 @@ class PushT(Task):
                               yaw_quat(init["block_yaw"]))
 
     def observe(self, physics: TaskPhysics) -> dict[str, np.ndarray]:
-        assert isinstance(physics, PushTPhysics)
-        pos = physics.body_pos("block")
         return {
-            "block_pos": pos.copy(),
-            "block_yaw": np.array([physics.block_yaw()]),
-            "target_pos": np.array([*TARGET_XY, T_HALF_HEIGHT]),
-            "target_yaw": np.array([TARGET_YAW]),
+            "block_pos": physics.body_pos("block").copy(),
+            "block_yaw": np.array([physics.quantity("block_yaw")]),
+            "target_pos": _TARGET_POS.copy(),
+            "target_yaw": _TARGET_YAW.copy(),
         }
 
     def shaping_reward(self, physics: TaskPhysics) -> float:
         """Closer and better aligned is better; 0.05 m of position weighs like 0.5 rad of heading."""
-        assert isinstance(physics, PushTPhysics)
-        return -(physics.block_pos_error() / 0.05 + physics.block_yaw_error() / 0.5)
+        q = physics.quantity
+        return -(q("block_pos_error") / 0.05 + q("block_yaw_error") / 0.5)
 
     def reset_problems(self, physics: TaskPhysics, init: Mapping[str, float]) -> list[str]:
         assert isinstance(physics, PushTPhysics)
@@ -94,5 +94,5 @@ class PushT(Task):
 
     def should_terminate(self, physics: TaskPhysics) -> bool:
         """A block tipped over, lifted, or pushed far away can no longer be put on the mark."""
-        assert isinstance(physics, PushTPhysics)
-        return abs(physics.block_height() - T_HALF_HEIGHT) > 0.02 or physics.block_pos_error() > 0.4
+        q = physics.quantity
+        return abs(q("block_height") - T_HALF_HEIGHT) > 0.02 or q("block_pos_error") > 0.4

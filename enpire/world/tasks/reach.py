@@ -12,8 +12,11 @@ from enpire.world.tasks.base import Task, TaskPhysics, dist3, register_task
 class ReachPhysics(TaskPhysics):
     """Named state queries of the reach scene."""
 
+    def bind(self) -> None:
+        self._target = self.site_pos("target")
+
     def ee_to_target(self) -> float:
-        return min(dist3(self.ee_pos(), self.site_pos("target")), 2.0)
+        return min(dist3(self.ee_pos(), self._target), 2.0)
 
     def ee_speed(self) -> float:
         return min(self.ee_speed_now(), 10.0)
@@ -32,8 +35,8 @@ class Reach(Task):
         return {"target_pos": physics.site_pos("target").copy()}
 
     def shaping_reward(self, physics: TaskPhysics) -> float:
-        assert isinstance(physics, ReachPhysics)
-        return -physics.ee_to_target() - 0.1 * physics.ee_speed()
+        q = physics.quantity
+        return -q("ee_to_target") - 0.1 * q("ee_speed")
 
     def reset_problems(self, physics: TaskPhysics, init: Mapping[str, float]) -> list[str]:
         want = np.array([init["target_x"], init["target_y"], init["target_z"]])
