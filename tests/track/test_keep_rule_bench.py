@@ -23,9 +23,9 @@ def test_null_children_are_rarely_kept_and_big_gains_are_found() -> None:
                               "defaults twin": _outcomes("defaults twin", 20, 40)}, replications=60)
     assert tree_mod.keep_verdict is before  # the memoised rule is put back
     assert 0.0 <= out["drawer_false_keep_lo"] <= out["drawer_false_keep"] <= out["drawer_false_keep_hi"] <= 1.0
-    assert out["drawer_false_keep"] <= 0.2  # p = 0.5 against itself: kept rarely
+    assert out["drawer_false_keep"] <= 0.05  # p = 0.5 against itself: kept rarely (the bench's goal)
     assert out["drawer_false_keep_one_decision_of_n0"] <= 0.15
     # +0.3 over 0.5 with a 50-trial reference and 50 trials of its own: usually kept (one decision)
     assert out["drawer_false_discard_gain0.3_n0=50_one_decision"] <= 0.5
-    assert out["drawer_false_keep_if_alpha_3"] <= out["drawer_false_keep"] + 1e-9
+    assert out["drawer_false_keep_per_decision"] <= 0.05  # the rule's split error rate holds per look
     assert out["drawer.defaults.rate"] == 0.5 and out["drawer_goal_met"] in (0.0, 1.0)
