@@ -248,13 +248,21 @@ class Session:
         """strict: pool an iteration's trials at its close, in trial order; /done is judged here."""
         for record in sorted(ev.records[ev.pooled:], key=lambda r: r.trial_id):
             if self.tree.add_record(ev.key, record) and self.done_at is None:
-                self._reached_done()
+                self._reached_done(ev)
         ev.pooled = len(ev.records)
 
-    def _reached_done(self) -> None:
+    def _reached_done(self, ev: Evaluation | None = None) -> None:
+        """/done was met. fast: what the ledger had spent by then; strict (`ev`: the iteration that met it, all
+        before it closed): what the iterations up to it spent, the same in every run of the seed (trials of later
+        iterations that happened to run meanwhile are in the totals, not in the figures to /done)."""
         used = self.ledger.totals()
-        self.done_at = {"time_to_done_s": time.monotonic() - self.t0,
-                        "robot_s_to_done": used["robot_seconds"], "tokens_to_done": used["tokens"]}
+        robot, tokens = used["robot_seconds"], used["tokens"]
+        if ev is not None:
+            counted = [it for it in self.tree.iterations if it.decision != "cancelled"]
+            robot = sum(it.robot_seconds for it in counted) + sum(r.robot_seconds for r in ev.records)
+            tokens = float(sum(it.tokens for it in counted) + ev.tokens)
+        self.done_at = {"time_to_done_s": time.monotonic() - self.t0, "robot_s_to_done": robot,
+                        "tokens_to_done": tokens}
         self.stopped_by = "done"
 
     def _close_evaluations(self, final: bool) -> None:

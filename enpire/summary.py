@@ -25,7 +25,7 @@ ORDER = (
     "reached_done", "stopped_by", "best_success_rate", "best_success_lcb", "best_success_successes",
     "best_success_trials", "best_pass_trials", "best_pass_at_1", "best_pass_at_1_lcb", "best_pass_at_k",
     "best_pass_at_k_lcb", "best_candidate", "iterations", "kept", "rejected",
-    "cancelled", "trials", "crashes",
+    "cancelled", "cancelled_trials", "trials", "crashes",
     "safety_stops", "robot_seconds", "tokens", "trainer_seconds", "wall_s", "loop_wall_s", "mru", "mru_session", "mtu",
     "trainer_utilization", "time_to_done_s", "robot_s_to_done", "tokens_to_done", "faulty_stations",
     "station_restarts", "run_dir",

@@ -56,8 +56,11 @@ def test_two_seed_0_sessions_at_fleet_2_are_equal_record_for_record(tmp_path: Pa
     assert len(its_a) > 10 and len(trials_a) > 20  # a real search, several iterations in flight at once
     assert its_a == its_b
     assert trials_a == trials_b
-    for key in ("iterations", "trials", "robot_seconds", "best_success_rate", "kept", "best_candidate"):
+    for key in ("iterations", "best_success_rate", "kept", "best_candidate", "robot_s_to_done", "tokens_to_done"):
         assert first[key] == second[key], key
+    # the totals also count trials of iterations cancelled at /done (how many ran before the stop is timing)
+    assert int(first["trials"]) - int(first["cancelled_trials"]) == int(second["trials"]) - int(
+        second["cancelled_trials"]) == len(trials_a)
 
 
 @pytest.mark.slow

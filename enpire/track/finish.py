@@ -70,6 +70,7 @@ def session_summary(s: Session) -> dict[str, Any]:
         "kept": sum(it.decision == "keep" for it in iterations),
         "rejected": sum(it.decision == "rejected" for it in iterations),
         "cancelled": sum(it.decision == "cancelled" for it in iterations),
+        "cancelled_trials": sum(it.trials for it in iterations if it.decision == "cancelled"),
         "trials": int(used["trials"]),
         "crashes": s.crashes,
         "safety_stops": sum(it.safety_stops for it in iterations),
