@@ -14,6 +14,7 @@ import logging
 import os
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from enpire.control import ControlChannel
@@ -71,7 +72,7 @@ class SessionControl:
         self.commands = 0
         self._next_state = 0.0
         log.info("operator control: python -m enpire.ctl pause|resume|stop|estop %s (dir %s)",
-                 tracker.run_id, self.channel.dir)
+                 tracker.run_id, Path(sup["control_root"]) / tracker.run_id)  # the link ctl follows
 
     # ---- approvals ---------------------------------------------------------------------------
     def hold(self, ev: Evaluation, member: Member, proposal: dict[str, Any]) -> bool:
