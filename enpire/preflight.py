@@ -21,7 +21,14 @@ from enpire.spec.compose import (
     resolver_problems,
     syntax_problems,
 )
-from enpire.spec.environment import control_root_problems, override_problems, sqlite_file, tracking_problems
+from enpire.spec.environment import (
+    artifact_root_problems,
+    control_root_problems,
+    override_problems,
+    run_dir_problems,
+    sqlite_file,
+    tracking_problems,
+)
 from enpire.spec.errors import IntegrityError, Problem, SpecError
 from enpire.spec.load import load_spec
 from enpire.spec.model import ExperimentSpec
@@ -120,7 +127,8 @@ def environment_problems(spec: ExperimentSpec, stores: dict[str, list[Problem]])
         except Exception as error:  # a store MLflow cannot read (a newer schema, a server error ...)
             problems.append(Problem("resume", spec.resume, f"a session run readable from the store {uri} "
                                                            f"({type(error).__name__}: {str(error)[:200]})"))
-    return [*problems, *control_root_problems(dict(spec.resolved)), *camera_problems(spec)]
+    return [*problems, *control_root_problems(dict(spec.resolved)), *artifact_root_problems(dict(spec.resolved)),
+            *camera_problems(spec)]
 
 
 def preflight(argv: list[str], compose_only: bool = False) -> list[list[str]]:
@@ -137,7 +145,7 @@ def preflight(argv: list[str], compose_only: bool = False) -> list[list[str]]:
     multirun = bool(flags & {"-m", "--multirun"})
     problems: list[Problem] = override_resolver_problems(overrides)  # hydra.run.dir=${oc.env:KEY} ...
     if not compose_only:
-        problems += override_problems(overrides)
+        problems += override_problems(overrides) + run_dir_problems(overrides)
     jobs = expand_sweeps(overrides) if multirun else [overrides]
     stores: dict[str, list[Problem]] = {}
     for job in jobs:

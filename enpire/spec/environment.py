@@ -135,3 +135,31 @@ def control_root_problems(resolved: dict[str, Any]) -> list[Problem]:
     why = unusable_dir(Path(root))
     return [Problem("supervision.control_root", root, f"a directory that can be created and written ({why})")] \
         if why else []
+
+
+def artifact_root_problems(resolved: dict[str, Any]) -> list[Problem]:
+    """A local `tracking.artifact_root` (a path or file:// URI) must be a directory that can be written."""
+    root = (resolved.get("tracking") or {}).get("artifact_root")
+    if not root or ("://" in str(root) and not str(root).startswith("file://")):
+        return []  # the store's default, or an object store MLflow reaches itself
+    path = Path(str(root).removeprefix("file://"))
+    why = unusable_dir(path)
+    return [Problem("tracking.artifact_root", root, f"a directory that can be created and written ({why})")] \
+        if why else []
+
+
+RUN_DIR_KEYS = ("hydra.run.dir", "hydra.sweep.dir")
+
+
+def run_dir_problems(overrides: list[str]) -> list[Problem]:
+    """`hydra.run.dir=` / `hydra.sweep.dir=` overrides naming a place that cannot be written (e.g. under /proc)."""
+    out = []
+    for text in overrides:
+        key, eq, value = text.partition("=")
+        key = key.lstrip("+~").strip()
+        if key not in RUN_DIR_KEYS or not eq or "${" in value:
+            continue
+        why = unusable_dir(Path(value.strip()))
+        if why:
+            out.append(Problem(key, value.strip(), f"a directory that can be created and written ({why})"))
+    return out

@@ -155,6 +155,9 @@ CASES = [
     Case("tracking-server-unreachable", _fixed("tracking.uri=http://127.0.0.1:9"), ("tracking.uri",)),
     Case("control-root-unusable", _fixed("supervision.control_root=/proc/enpire/control"),
          ("supervision.control_root",)),
+    Case("artifact-root-under-proc", _fixed("tracking.artifact_root=/proc/enpire/artifacts"),
+         ("tracking.artifact_root",)),
+    Case("run-dir-under-proc", _fixed("hydra.run.dir=/proc/enpire/run"), ("hydra.run.dir",)),
     Case("resume-from-a-store-that-does-not-exist", _fixed("resume=0123456789abcdef0123456789abcdef"),
          ("resume",)),  # refused before MLflow would create the store to look the run up
     Case("video-camera-not-in-scene", _fixed("video.camera=no_such_camera"), ("video.camera",)),
