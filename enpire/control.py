@@ -27,6 +27,7 @@ log = logging.getLogger(__name__)
 
 ESTOP_ENV = "ENPIRE_ESTOP_FLAG"  # path of the flag file; stations (inline or worker processes) map it at creation
 VERBS = ("pause", "resume", "stop", "estop", "approve", "reject")
+STARTING = ".starting"  # provisional control dirs of sessions whose MLflow run does not exist yet
 _NO_FLAG = bytes(1)  # stands in for the flag when a station runs outside a controlled session
 
 
@@ -98,13 +99,17 @@ class ControlChannel:
         os.environ[ESTOP_ENV] = str(self.flag_path)  # stations created from now on (and their restarts) map it
 
     def adopt(self, session_id: str) -> None:
-        """Answer to `session_id` too: the channel was made before the MLflow run existed (so stations could
-        start while MLflow opens); `<root>/<session_id>` becomes a link to it and session.json names the id."""
-        link = self.dir.parent / session_id
-        if link.resolve() != self.dir:
-            if link.is_symlink():
-                link.unlink()
-            link.symlink_to(self.dir.name, target_is_directory=True)
+        """Answer to `session_id`: the channel was made under a provisional name (`<root>/.starting/<key>`)
+        before the MLflow run existed, so stations could start while MLflow opens. The directory is renamed
+        to `<root>/<session_id>` (mapped flags follow the inode) and the provisional path becomes a link to
+        it, for stations still booting with the old path; later stations are given the new one."""
+        target = self.dir.parent.parent / session_id if self.dir.parent.name == STARTING else self.dir
+        if target != self.dir:
+            os.replace(self.dir, target)
+            self.dir.symlink_to(target, target_is_directory=True)
+            self._provisional = self.dir
+            self.dir, self.flag_path = target, target / "estop.flag"
+            os.environ[ESTOP_ENV] = str(self.flag_path)
         owner = json.loads((self.dir / "session.json").read_text())
         write_json_atomic(self.dir / "session.json", {**owner, "session_id": session_id})
 
@@ -142,6 +147,9 @@ class ControlChannel:
 
     def close(self, stopped_by: str) -> None:
         self.publish("ended", stopped_by=stopped_by)
+        provisional = getattr(self, "_provisional", None)
+        if provisional is not None and provisional.is_symlink():
+            provisional.unlink()
         if self._old_env is None:
             os.environ.pop(ESTOP_ENV, None)
         else:

@@ -14,10 +14,9 @@ import logging
 import os
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from enpire.control import ControlChannel
+from enpire.control import STARTING, ControlChannel
 
 if TYPE_CHECKING:
     from enpire.agent.team import Member
@@ -49,7 +48,7 @@ def open_channel(s: Session) -> ControlChannel | None:
     """The control directory, made before the stations start (they map its estop flag) and before the MLflow
     run exists: keyed by the resumed session's id, else by a provisional id that `adopt` links later."""
     sup = supervision(s)
-    key = s.spec.resume or f"starting-{os.getpid()}-{time.time_ns()}"
+    key = s.spec.resume or f"{STARTING}/{os.getpid()}-{time.time_ns()}"
     try:
         return ControlChannel(sup["control_root"], key, float(sup["poll_s"]))
     except Exception:
@@ -72,7 +71,7 @@ class SessionControl:
         self.commands = 0
         self._next_state = 0.0
         log.info("operator control: python -m enpire.ctl pause|resume|stop|estop %s (dir %s)",
-                 tracker.run_id, Path(sup["control_root"]) / tracker.run_id)  # the link ctl follows
+                 tracker.run_id, channel.dir)
 
     # ---- approvals ---------------------------------------------------------------------------
     def hold(self, ev: Evaluation, member: Member, proposal: dict[str, Any]) -> bool:

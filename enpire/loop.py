@@ -23,7 +23,7 @@ from enpire.agent.order import CallOrder
 from enpire.agent.proposal import proposal_schema
 from enpire.agent.team import Member, Team
 from enpire.agent.tree import Evaluation, IdeaTree
-from enpire.control_session import open_channel, open_control
+from enpire.control_session import TrackingFailed, open_channel, open_control
 from enpire.fleet.budget import BudgetLedger
 from enpire.fleet.executor import STATION_FACTORY
 from enpire.fleet.executors import make_executor
@@ -379,6 +379,9 @@ class Session:
             except IntegrityError as error:
                 log.error("%s", error)
                 self.breach, self.stopped_by, code = error, f"integrity_breach: {error.what}", EXIT_INTEGRITY
+            except TrackingFailed as error:  # the writer said why (disk full): one line, no traceback
+                log.error("session ended: %s", error)
+                self.stopped_by, code = f"error: {error!r}"[:300], 1
             except Exception as error:  # anything else: recorded, summarised, exit 1
                 log.exception("session failed")
                 self.stopped_by, code = f"error: {error!r}"[:300], 1

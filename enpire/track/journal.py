@@ -63,9 +63,10 @@ class Journal:
         doc["t"] = round(float(self.clock()), 3) if self.clock is not None else 0.0
         try:
             append_line_durable(self.path, doc)
-        except OSError:  # a full disk must not kill the session; resume then relies on MLflow alone
+        except OSError as error:  # a full disk must not kill the session; resume then relies on MLflow alone
             if not self.failed:
-                log.exception("journal %s: append failed; crash safety degraded to MLflow alone", self.path)
+                log.error("journal %s: append failed (%s); crash safety degraded to MLflow alone", self.path,
+                          error.strerror or error)
             self.failed = True
 
     def trial(self, ev: Evaluation, record: TrialRecord) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 import sqlite3
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -54,7 +55,16 @@ def test_disk_full_mid_session_ends_with_a_clear_error_and_corrupts_nothing(
     filled: list[int] = []
 
     def fill_after_two(summary: object) -> None:
-        if len(seen) == 2:
+        if len(seen) == 2:  # once the writer has the first two iterations in MLflow (it writes on its own thread)
+            client = MlflowClient(tracking_uri=spec.tracking.uri)
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline:
+                experiment = client.get_experiment_by_name(spec.experiment_name)
+                runs = client.search_runs([experiment.experiment_id], "tags.`enpire.kind` = 'iteration'") \
+                    if experiment else []
+                if sum(r.info.status == "FINISHED" for r in runs) >= 2:
+                    break
+                time.sleep(0.1)
             filled.append(fill(tiny_disk))
         seen.append(summary)
 
