@@ -344,7 +344,15 @@ def test_other_sandbox_stderr_and_private_dir(limits: SandboxLimits) -> None:
         workdir = str(other.last_sandbox.workdir)
         r = run_attempt(f"""
             found = []
-            for base in ('/tmp', '/var/tmp', '/dev/shm', {workdir!r}):
+            # where sandboxes keep their files: the other's private dir, /dev/shm, and every enpire-* entry of
+            # the temp dirs (not the whole of /tmp: a checkout or a venv there would outlast the step deadline)
+            bases = ['/dev/shm', {workdir!r}]
+            for tmp in ('/tmp', '/var/tmp'):
+                try:
+                    bases += [os.path.join(tmp, n) for n in os.listdir(tmp) if n.startswith(('enpire', '.enpire'))]
+                except OSError:
+                    pass
+            for base in bases:
                 for dirpath, _, files in os.walk(base):
                     for name in files:
                         path = os.path.join(dirpath, name)
