@@ -90,6 +90,7 @@ class ControlChannel:
         (self.dir / "commands").mkdir(parents=True, exist_ok=True)
         (self.dir / "done").mkdir(exist_ok=True)
         self.flag_path = self.dir / "estop.flag"
+        self._provisional: Path | None = None  # the name it had before `adopt`, kept as a link
         self.flag_path.write_bytes(b"\x00")
         write_json_atomic(self.dir / "session.json", {"session_id": session_id, "pid": os.getpid(),
                                                        "started_at": time.time()})
@@ -147,9 +148,8 @@ class ControlChannel:
 
     def close(self, stopped_by: str) -> None:
         self.publish("ended", stopped_by=stopped_by)
-        provisional = getattr(self, "_provisional", None)
-        if provisional is not None and provisional.is_symlink():
-            provisional.unlink()
+        if self._provisional is not None and self._provisional.is_symlink():
+            self._provisional.unlink()
         if self._old_env is None:
             os.environ.pop(ESTOP_ENV, None)
         else:

@@ -29,9 +29,9 @@ from enpire.fleet.executor import STATION_FACTORY
 from enpire.fleet.executors import make_executor
 from enpire.fleet.scheduler import Scheduler
 from enpire.fleet.trainer_slot import TrainerSlot, iteration_run_opener
+from enpire.judge.integrity import check_integrity
 from enpire.policy.sandbox_paths import RUN_DIR_ENV
 from enpire.progress import Progress, Snapshot, window_progress
-from enpire.spec import fingerprint
 from enpire.spec.errors import EXIT_INTEGRITY, IntegrityError
 from enpire.spec.model import ExperimentSpec
 from enpire.track.confidence import best_metrics, confirmed_best
@@ -50,24 +50,6 @@ class SessionContext:
     sweep_id: str | None = None  # the multirun's sweep directory; every job of a sweep shares it
     job_num: int | None = None
     argv: tuple[str, ...] = ()
-
-
-def check_integrity(spec: ExperimentSpec) -> None:
-    """Recompute done_sha256 and safety_sha256 from the resolved spec and the judged files now (verifier, keep
-    and /done rule, task code and MJCF, robot models, envelope, controller: enpire.spec.fingerprint)."""
-    doc = spec.as_dict()
-    done = fingerprint.done_sha256(doc["done"])
-    if done != spec.fingerprints.done_sha256:
-        raise IntegrityError("done", spec.fingerprints.done_sha256, done, _changed())
-    safety = fingerprint.safety_sha256(doc["safety"], doc["robot"])
-    if safety != spec.fingerprints.safety_sha256:
-        raise IntegrityError("safety", spec.fingerprints.safety_sha256, safety, _changed())
-
-
-def _changed() -> str:
-    """Which judged files changed since this process first hashed them (named in the breach)."""
-    changed = fingerprint.changed_files()
-    return ("changed: " + ", ".join(changed)) if changed else ""
 
 
 def build_agents(spec: ExperimentSpec) -> list[Agent]:

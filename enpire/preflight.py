@@ -14,13 +14,7 @@ import logging
 from pathlib import Path
 
 from enpire import CONFIG_DIR
-from enpire.spec.compose import (
-    compose_config,
-    override_resolver_problems,
-    parse_override,
-    resolver_problems,
-    syntax_problems,
-)
+from enpire.spec.compose import compose_config, parse_override, syntax_problems
 from enpire.spec.environment import (
     artifact_root_problems,
     control_root_problems,
@@ -32,6 +26,7 @@ from enpire.spec.environment import (
 from enpire.spec.errors import IntegrityError, Problem, SpecError
 from enpire.spec.load import load_spec
 from enpire.spec.model import ExperimentSpec
+from enpire.spec.resolvers import override_resolver_problems, resolver_problems
 from enpire.spec.secrets import scrub_problems
 
 log = logging.getLogger(__name__)

@@ -90,8 +90,7 @@ class BudgetLedger:
         case before any trial ended), and a new trial still needs its worst case to fit.
         """
         with self._lock:
-            committed = self.used["trials"] + self.reserved["trials"] + queued_trials
-            if committed + 1 > self.cap("trials") + 1e-9:
+            if self._committed_trials(queued_trials) + 1 > self.cap("trials") + 1e-9:
                 return "trials"
             done = self.used["trials"]
             per_trial = self.used["robot_seconds"] / done if done else self.trial_reserve_s
@@ -103,8 +102,11 @@ class BudgetLedger:
     def trials_left(self, queued_trials: int) -> int:
         """Trials a new proposal may still have under the `trials` cap, given the work already queued."""
         with self._lock:
-            committed = self.used["trials"] + self.reserved["trials"] + queued_trials
-            return max(0, int(self.cap("trials") - committed + 1e-9))
+            return max(0, int(self.cap("trials") - self._committed_trials(queued_trials) + 1e-9))
+
+    def _committed_trials(self, queued_trials: int) -> float:
+        """Trials spent, running and queued (call with the lock held)."""
+        return self.used["trials"] + self.reserved["trials"] + queued_trials
 
     def overshoot(self) -> dict[str, float]:
         """How far each cap was exceeded (0 for the hard caps: iterations, trials, robot_seconds)."""

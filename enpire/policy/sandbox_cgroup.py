@@ -32,6 +32,8 @@ import signal
 import time
 from pathlib import Path
 
+from enpire.policy.sandbox_supervisor import process_alive
+
 log = logging.getLogger(__name__)
 
 TOTALS = ("memory", "pids", "cpu", "kill")
@@ -78,14 +80,6 @@ def _write(path: Path, value: str) -> bool:
         path.write_text(value)
         return True
     except OSError:
-        return False
-
-
-def _live(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            return f.read().rsplit(b")", 1)[1].split()[0] not in (b"Z", b"X")
-    except (OSError, IndexError):
         return False
 
 
@@ -219,7 +213,7 @@ class SandboxCgroup:
         for d in self.dirs:
             with contextlib.suppress(OSError, ValueError):
                 out |= {int(p) for p in (d / "cgroup.procs").read_text().split()}
-        return sorted(p for p in out if _live(p))
+        return sorted(p for p in out if process_alive(p))
 
     def kill(self, wait_s: float = 2.0, also: set[int] | None = None) -> None:
         """SIGKILL every process in the groups (cgroup.kill where it exists) and wait until they are gone.
@@ -230,7 +224,7 @@ class SandboxCgroup:
         if self._kill_file is not None:
             _write(self._kill_file, "1")
         deadline = time.monotonic() + wait_s
-        while (pids := self.pids()) or (seen := {p for p in seen if _live(p)}):
+        while (pids := self.pids()) or (seen := {p for p in seen if process_alive(p)}):
             seen |= set(pids)
             for pid in pids:
                 with contextlib.suppress(ProcessLookupError, PermissionError):

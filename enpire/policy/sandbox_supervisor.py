@@ -47,7 +47,8 @@ def watch_parent(parent: int) -> int | None:
     return fd if os.getppid() == parent else -1
 
 
-def _live(pid: int) -> bool:
+def process_alive(pid: int) -> bool:
+    """Is `pid` a live process (not a zombie)? Stdlib only: the supervisor and the parent's cgroup code share it."""
     try:
         with open(f"/proc/{pid}/stat", "rb") as f:
             return f.read().rsplit(b")", 1)[1].split()[0] not in (b"Z", b"X")
@@ -80,7 +81,7 @@ def _kill_sandbox(cfg: dict, child: int) -> None:
                         pids.add(int(entry))
                 except OSError:
                     pass
-        pids = {p for p in pids if _live(p)}
+        pids = {p for p in pids if process_alive(p)}
         for pid in pids:
             try:
                 os.kill(pid, signal.SIGKILL)

@@ -4,7 +4,7 @@ Two things are refused before anything is composed or resolved, each under its k
 a YAML file in the config directory whose aliases would expand past `MAX_YAML_NODES` nodes
 (an alias bomb hangs OmegaConf: it copies every alias), is nested deeper than Python can
 compose, is over `MAX_YAML_BYTES` or is not a regular file; and a config value or override
-that calls a resolver outside `SAFE_RESOLVERS` (`${oc.env:ANTHROPIC_API_KEY}` would put the key
+that calls a resolver outside `SAFE_RESOLVERS` (enpire.spec.resolvers) (`${oc.env:ANTHROPIC_API_KEY}` would put the key
 into the run name, the params and the tags). While resolving, every other resolver is swapped
 for one that refuses, so a value assembled at resolution time (`oc.decode` of a string) cannot
 reach the environment either.
@@ -19,11 +19,8 @@ their problems too.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import re
-import threading
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -34,11 +31,11 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.override_parser.types import Override
 from hydra.errors import HydraException, MissingConfigException
 from omegaconf import DictConfig, OmegaConf
-from omegaconf.basecontainer import BaseContainer
-from omegaconf.errors import InterpolationResolutionError, OmegaConfBaseException
+from omegaconf.errors import OmegaConfBaseException
 
 from enpire import CONFIG_DIR
 from enpire.spec.errors import Problem, SpecError
+from enpire.spec.resolvers import only_safe_resolvers, resolver_problems
 
 _OPTIONS = re.compile(r"Available options[^:]*:(.*?)(?:\n\s*\n|Config search path|$)", re.S)
 _KEY_PATTERNS = (
@@ -53,11 +50,6 @@ _KEY_PATTERNS = (
 )
 COMPOSE_ERRORS = (HydraException, OmegaConfBaseException, ValueError, yaml.YAMLError)
 _PARSER = OverridesParser.create()
-# Resolvers a value may call: none of them reads the environment. oc.env (and the legacy env), and
-# any resolver enpire does not know, are refused: the environment holds API keys.
-SAFE_RESOLVERS = frozenset({"now", "hydra", "oc.select", "oc.create", "oc.decode", "oc.deprecated",
-                            "oc.dict.keys", "oc.dict.values"})
-_RESOLVER_CALL = re.compile(r"\$\{\s*([A-Za-z_][\w.-]*)\s*:")
 MAX_YAML_NODES = 100_000  # nodes a config file may expand to, aliases copied (the shipped ones: < 200)
 MAX_YAML_BYTES = 1 << 20
 
@@ -338,75 +330,6 @@ def compose_config(overrides: list[str] | tuple[str, ...] = (), config_dir: Path
     if problems or cfg is None:
         raise SpecError(problems, source="overrides")
     return cfg
-
-
-def _strings(node: Any, path: str) -> Iterator[tuple[str, str]]:
-    if isinstance(node, dict):
-        for key, value in node.items():
-            if path or key != "hydra":  # Hydra's own node: its resolvers are Hydra's business
-                yield from _strings(value, f"{path}.{key}" if path else str(key))
-    elif isinstance(node, list):
-        for i, value in enumerate(node):
-            yield from _strings(value, f"{path}[{i}]")
-    elif isinstance(node, str):
-        yield path, node
-
-
-def resolver_problems(cfg: DictConfig | dict[str, Any]) -> list[Problem]:
-    """Values (from config files or overrides) that call a resolver outside SAFE_RESOLVERS."""
-    raw = OmegaConf.to_container(cfg, resolve=False) if isinstance(cfg, DictConfig) else cfg
-    out = []
-    for path, text in _strings(raw, ""):
-        bad = sorted({m.group(1) for m in _RESOLVER_CALL.finditer(text)} - SAFE_RESOLVERS)
-        if bad:
-            out.append(Problem(path, text, f"a value that calls no resolver reading the environment or unknown to "
-                                           f"enpire ({', '.join(bad)}); write the value itself (resolvers allowed: "
-                                           f"{', '.join(sorted(SAFE_RESOLVERS))})"))
-    return out
-
-
-def override_resolver_problems(overrides: list[str] | tuple[str, ...]) -> list[Problem]:
-    """`hydra.*` overrides that call a refused resolver (Hydra's node is not in the composed spec, but a
-    run directory named by `${oc.env:...}` would still carry the value into the record)."""
-    out = []
-    for text in overrides:
-        key, eq, value = text.partition("=")
-        key = key.lstrip("+~")
-        if eq and key.startswith("hydra."):
-            bad = sorted({m.group(1) for m in _RESOLVER_CALL.finditer(value)} - SAFE_RESOLVERS)
-            if bad:
-                out.append(Problem(key, value, f"a value that calls no resolver reading the environment or unknown "
-                                               f"to enpire ({', '.join(bad)})"))
-    return out
-
-
-_guard = threading.Lock()
-
-
-class EnvironmentResolverRefused(InterpolationResolutionError):
-    pass
-
-
-def _refusing(name: str) -> Any:
-    def refuse(*_args: Any, **_kwargs: Any) -> Any:
-        raise EnvironmentResolverRefused(f"resolver {name!r} is refused: it may read the environment, "
-                                         "which holds API keys")
-    return refuse
-
-
-@contextlib.contextmanager
-def only_safe_resolvers() -> Iterator[None]:
-    """Every registered resolver outside SAFE_RESOLVERS refuses while the block runs."""
-    with _guard:
-        saved = dict(BaseContainer._resolvers)
-        for name in saved:
-            if name not in SAFE_RESOLVERS:
-                BaseContainer._resolvers[name] = _refusing(name)
-        try:
-            yield
-        finally:
-            BaseContainer._resolvers.clear()
-            BaseContainer._resolvers.update(saved)
 
 
 def resolve(cfg: DictConfig) -> dict[str, Any]:

@@ -55,6 +55,15 @@ def visible_dir() -> Path:
 
 # -- 4. around the network namespace --------------------------------------------------------------
 
+
+def accepted(server: socket.socket) -> bool:
+    """Did anything connect to the host listener `server` (it has a timeout) while the attack ran?"""
+    try:
+        server.accept()[0].close()
+        return True
+    except TimeoutError:
+        return False
+
 @pytest.mark.parametrize("limits", [FAST, NO_NS], ids=["namespaces", "no-namespaces"])
 def test_unix_stream_socket_to_a_host_listener(limits: SandboxLimits) -> None:
     d = visible_dir()
@@ -72,11 +81,7 @@ def test_unix_stream_socket_to_a_host_listener(limits: SandboxLimits) -> None:
             s.sendall(b'pwned')
             return ESCAPED
         """, limits=limits)
-        try:
-            server.accept()[0].close()
-            got = True
-        except TimeoutError:
-            got = False
+        got = accepted(server)
     finally:
         server.close()
         shutil.rmtree(d)
@@ -146,11 +151,7 @@ def test_abstract_unix_socket_vsock_and_io_uring() -> None:
             out.append(f'io_uring: errno {{ctypes.get_errno()}}')
             raise PermissionError(', '.join(out))
         """)
-        try:
-            server.accept()[0].close()
-            got = True
-        except TimeoutError:
-            got = False
+        got = accepted(server)
     finally:
         server.close()
     refused = all(f"{k}: errno 1" in r.error for k in ("abstract", "vsock", "netlink", "io_uring"))
@@ -164,11 +165,7 @@ def test_tcp_without_a_network_namespace() -> None:
     server.settimeout(0.2)
     port = server.getsockname()[1]
     r = run_attempt(f"socket.create_connection(('127.0.0.1', {port}), timeout=0.3)\nreturn ESCAPED", limits=NO_NS)
-    try:
-        server.accept()[0].close()
-        got = True
-    except TimeoutError:
-        got = False
+    got = accepted(server)
     server.close()
     stopped("network: TCP to the host with namespaces=false (seccomp)", not got and "PermissionError" in r.error, r)
 
