@@ -16,9 +16,10 @@ from hydra.types import RunMode
 from omegaconf import DictConfig
 
 from enpire import CONFIG_DIR
-from enpire.preflight import INFO_FLAGS, preflight, split_argv
 from enpire.spec.errors import EXIT_INTEGRITY, EXIT_INVALID_SPEC, IntegrityError, SpecError
 from enpire.spec.load import spec_from_config
+from enpire.spec.preflight import INFO_FLAGS, preflight, split_argv
+from enpire.spec.search_path import install as install_search_path
 
 log = logging.getLogger("enpire")
 
@@ -72,6 +73,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"enpire: {error}", file=sys.stderr)
         return EXIT_INTEGRITY
     sys.argv = [sys.argv[0], *argv]
+    install_search_path()  # plugins' config dirs (the shipped tasks' folders included) on Hydra's search path
     _app()
     return 0
 

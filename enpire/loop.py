@@ -5,7 +5,10 @@ One pass of the loop: re-check the frozen fingerprints, take in finished agent c
 calls while the trial queue runs low, dispatch queued trials to idle stations, collect
 finished trials, close iterations whose trials are all back (keep/discard by the idea tree's
 fixed rule), and stop on /done, a spent budget, a dead fleet or failing agents. The fleet,
-agents, ledger and tracker are separate objects; this module only wires them.
+agents, ledger and tracker are separate objects; this module only wires them and owns the
+loop's own state: it hands proposals, trials, closed iterations and the end to its observers
+(enpire.track.observers: the journal, MLflow), applies the state a resume hands it
+(enpire.track.resume.Restored) and the operator's commands (enpire.ops.commands.Command).
 """
 
 from __future__ import annotations
@@ -16,26 +19,33 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from enpire.agent.api import Agent, Budgets, IterationSummary
+from enpire.agent.api import Agent, Budgets
 from enpire.agent.intake import normalise, rejection
 from enpire.agent.order import CallOrder
 from enpire.agent.proposal import proposal_schema
 from enpire.agent.team import Member, Team
-from enpire.agent.tree import Evaluation, IdeaTree
-from enpire.control_session import TrackingFailed, open_channel, open_control
+from enpire.agent.tree import IdeaTree
 from enpire.fleet.budget import BudgetLedger
 from enpire.fleet.executor import STATION_FACTORY
 from enpire.fleet.executors import make_executor
 from enpire.fleet.scheduler import Scheduler
 from enpire.fleet.trainer_slot import TrainerSlot, iteration_run_opener
 from enpire.judge.integrity import check_integrity
+from enpire.ops.commands import Command, LoopStatus, SessionControl, open_channel, open_control
+from enpire.ops.progress import Progress, Snapshot, window_progress
 from enpire.policy.sandbox_paths import RUN_DIR_ENV
-from enpire.progress import Progress, Snapshot, window_progress
+from enpire.records import Evaluation, IterationSummary
 from enpire.spec.errors import EXIT_INTEGRITY, IntegrityError
 from enpire.spec.model import ExperimentSpec
 from enpire.track.confidence import best_metrics, confirmed_best
-from enpire.track.finish import finish_session
+from enpire.track.finish import session_end
+from enpire.track.observers import IterationClosed, SessionObserver, Tracking, TrackingFailed
+from enpire.track.resume import open_tracking
+
+if TYPE_CHECKING:
+    from enpire.track.resume import Restored
 
 log = logging.getLogger(__name__)
 
@@ -84,11 +94,15 @@ class Session:
         self.last_line = ""
         self.crashes = 0
         self.executing_s = 0.0  # wall seconds stations spent executing trials, by their own clocks
-        self.tracker = None
-        self.journal = None  # enpire.track.journal.Journal, set by open_tracking: every trial made durable
-        self.ballast = None  # enpire.track.ballast.Ballast: room to record a failure when the disk fills
-        self.control = None  # operator control (enpire.control_session), opened once the run id is known
+        self.tracking: Tracking | None = None  # MLflow writer + journal, opened once the stations boot
+        self.observers: list[SessionObserver] = []  # told of every proposal, trial, iteration and the end
+        self.control: SessionControl | None = None  # operator control (enpire.ops), opened once the run id is known
         self.paused = False
+
+    @property
+    def session_id(self) -> str:
+        """The MLflow run id of the session run ('' before it exists)."""
+        return self.tracking.tracker.run_id if self.tracking is not None else ""
 
     # ---- agents ------------------------------------------------------------------------------
     def _budgets(self, horizon: int | None = None) -> Budgets:
@@ -194,24 +208,27 @@ class Session:
             self._cancel(ev, member)
             return
         if self.control is not None and self.control.hold(ev, member, reply.proposal):
-            return  # supervision.approve=code: waits for `enpire.ctl approve`
+            member.outstanding += 1  # supervision.approve=code: waits for `enpire.ctl approve`, the session with it
+            return
+        self._queue(ev, member)
+
+    def _queue(self, ev: Evaluation, member: Member) -> None:
         self.scheduler.add(ev)
         member.outstanding += 1
-        if self.journal is not None:
-            self.journal.proposal(ev)
+        for obs in self.observers:
+            obs.on_proposal(ev)
 
     def _closed(self, summary: IterationSummary, records: list, member: Member | None,
                 transcript: list | tuple = (), started: float | None = None) -> None:
-        raised = summary.index in self.tree.raised_best
         self.order.close(summary, member.name if member is not None else None)
-        if self.journal is not None:
-            self.journal.iteration(summary, raised)
-        if self.tracker is not None:
-            done = bool(summary.candidate_id) and summary.candidate_id == self.tree.done_key  # the /done candidate
-            self.tracker.log_iteration(summary, records, raised, transcript=list(transcript) or None, done=done,
-                                       started=started, ended=time.monotonic())
-            metrics = {**self.ledger.totals(), **best_metrics(self.tree.pools)}
-            self.tracker.log_session_metrics(metrics, len(self.tree.iterations))
+        if self.observers:
+            event = IterationClosed(
+                summary, list(records), summary.index in self.tree.raised_best,
+                done=bool(summary.candidate_id) and summary.candidate_id == self.tree.done_key,  # the /done candidate
+                transcript=list(transcript) or None, started=started, ended=time.monotonic(),
+                metrics={**self.ledger.totals(), **best_metrics(self.tree.pools)}, step=len(self.tree.iterations))
+            for obs in self.observers:
+                obs.on_iteration(event)
         self.last_line = (f"it {summary.index} {summary.agent} {summary.decision} "
                           f"{summary.success_rate:.2f} ({summary.trials} trials)")
         log.info("iteration %d (%s): %s, success %.2f over %d trials; %s", summary.index, summary.agent,
@@ -305,12 +322,12 @@ class Session:
             if now >= next_check:
                 check_integrity(self.spec)
                 next_check = now + INTEGRITY_EVERY_S
-            if self.control is not None:
-                self.control.step(self, now)  # operator commands: pause/resume/stop/estop/approve
+            self._operator(now)  # operator commands: pause/resume/stop/estop/approve
             self._take_replies(now)
             if self.stopped_by is None and not self.paused:
                 self._start_calls()
-                self.trainer.pump(self.scheduler.queue, iteration_run_opener(self.tracker))
+                self.trainer.pump(self.scheduler.queue,
+                                  iteration_run_opener(self.tracking.tracker if self.tracking else None))
                 self.scheduler.dispatch()
                 self.stopped_by = self._should_stop()
             if self.stopped_by is not None and not self.scheduler.in_flight() and not self.team.in_flight():
@@ -319,8 +336,8 @@ class Session:
             for ev, record in self.scheduler.collect(timeout):
                 self.crashes += record.outcome == "crash"
                 self.executing_s += record.wall_s  # the station's own clock: reset, rollout, verification
-                if self.journal is not None:
-                    self.journal.trial(ev, record)
+                for obs in self.observers:
+                    obs.on_trial(ev, record)
                 self.trainer.note(ev, record)
                 if not self.order.strict:  # fast: pooled as they arrive; strict: at the iteration's close
                     ev.pooled += 1
@@ -336,24 +353,100 @@ class Session:
             for summary in summaries:
                 members[name].agent.observe(summary)
 
-    def run(self) -> int:
-        from enpire.track.resume import open_tracking
+    # ---- what others hand the loop -------------------------------------------------------------
+    def _restore(self, r: Restored) -> None:
+        """Apply a resumed session's state (enpire.track.resume) before the loop starts: nothing is refunded."""
+        ledger, tree = self.ledger, self.tree
+        ledger.clock = time.monotonic() - r.wall_s  # wall clock already spent stays spent
+        for record, key in r.trials:
+            ledger.charge("trials", 1)
+            ledger.charge("robot_seconds", record.robot_seconds)
+            self.crashes += record.outcome == "crash"
+            if key and tree.add_record(key, record) and self.done_at is None:
+                self.done_at = {"time_to_done_s": r.wall_s, "robot_s_to_done": ledger.used["robot_seconds"],
+                                "tokens_to_done": r.tokens}
+        ledger.charge("iterations", r.iterations)
+        ledger.charge("tokens", r.tokens)
+        ledger.charge("trainer_seconds", r.trainer_seconds)
+        members = {m.name: m for m in self.team.members}
+        for summary, raised_best in r.closed:
+            tree.add(summary, summary.candidate_id, raised_best)
+            if summary.candidate_id:
+                self.scheduler.note_evaluated(summary.candidate_id)
+            member = members.get(summary.agent)
+            if member is not None:
+                member.agent.observe(summary)  # agents rebuild their memory the way they built it the first time
+        for ev in r.open:
+            member = members.get(ev.agent) or self.team.members[0]
+            ev.agent = member.name
+            ev.pooled = len(ev.records)  # its restored trials are in the pools already
+            self.scheduler.add(ev)
+            member.outstanding += 1
+        self.next_index = r.next_index
+        self.order.restart_at(self.next_index, {it.index for it in tree.iterations})
 
+    def _operator(self, now: float) -> None:
+        """Stop on a fatal tracking error; apply the operator's commands (enpire.ops.commands)."""
+        fatal = self.tracking.fatal if self.tracking is not None else None
+        if fatal:  # e.g. the output disk is full: nothing more can be recorded, so nothing more may run
+            raise TrackingFailed(fatal)
+        if self.control is None:
+            return
+        commands = self.control.step(now, self._status())
+        for cmd in commands:
+            self._apply(cmd)
+        if commands:
+            self.control.publish(self._status())
+
+    def _status(self) -> LoopStatus:
+        return LoopStatus(self.paused, self.stopped_by, self.scheduler.in_flight(), int(self.ledger.used["trials"]),
+                          len(self.tree.iterations))
+
+    def _apply(self, cmd: Command) -> None:
+        if cmd.verb in ("pause", "resume"):
+            self.paused = cmd.verb == "pause"
+        elif cmd.verb == "stop":
+            self.paused = False
+            self.stopped_by = self.stopped_by or "operator_stop"
+        elif cmd.verb == "estop":  # a stop for another reason already under way (e.g. done) keeps its name
+            self.paused = False
+            if self.stopped_by in (None, "operator_stop"):
+                self.stopped_by = "estop"
+        elif cmd.ev is not None and cmd.member is not None:  # a held iteration, approved (queue) or rejected
+            ev, member = cmd.ev, cmd.member
+            member.outstanding -= 1
+            if cmd.verb == "queue":
+                self._queue(ev, member)
+            else:
+                self._closed(self.tree.reject(ev.index, member.name, member.agent.branch, cmd.proposal, cmd.reason,
+                                              ev.tokens), [], member)
+
+    def _finish(self, code: int) -> int:
+        """The summary, printed; the observers record the end (one that cannot makes the exit code 1)."""
+        end = session_end(self, code)
+        for obs in self.observers:
+            if not obs.on_finish(end):
+                code = code or 1
+        print(end.text, end="", flush=True)
+        return code
+
+    def run(self) -> int:
         code = 0
         with self.progress:
             try:
                 check_integrity(self.spec)
-                channel = open_channel(self)  # before the stations start: they map its estop flag
+                channel = open_channel(self.spec)  # before the stations start: they map its estop flag
                 os.environ[RUN_DIR_ENV] = str(Path(self.context.run_dir).resolve())  # sandboxes hide it
                 # staged start: the first station boots while MLflow opens (one core each on a small machine),
                 # the others right after, while the first trials run
                 self.executor.launch(count=max(1, (os.cpu_count() or 2) - 1))
-                self.tracker = open_tracking(self)  # a new session run, or the resumed one (resume=SESSION_ID)
-                if self.spec.resume is not None:  # restored iterations are closed and their trials pooled
-                    self.order.restart_at(self.next_index, {it.index for it in self.tree.iterations})
-                    for ev in self.scheduler.queue:
-                        ev.pooled = len(ev.records)
-                self.control = open_control(self, channel)
+                # a new session run, or the resumed one (resume=SESSION_ID) with the state it hands the loop
+                self.tracking = open_tracking(self.spec, self.context, self.ledger.elapsed)
+                self.observers = self.tracking.observers()
+                if self.tracking.restored is not None:
+                    self._restore(self.tracking.restored)
+                self.tracking.started(self.ledger)
+                self.control = open_control(self.spec, channel, self.tracking.tracker)
                 self.executor.launch()  # the rest of the stations
                 self.executor.await_ready(first_only=True)  # the first trial starts on the first station up
                 self.loop_t0 = time.monotonic()
@@ -372,10 +465,13 @@ class Session:
                 self.executor.close()
                 self.team.close()
                 os.environ.pop(RUN_DIR_ENV, None)
+                fatal = self.tracking.fatal if self.tracking is not None else None
+                if fatal and not (self.stopped_by or "").startswith("error"):  # it ended before the loop saw it
+                    self.stopped_by = f"error: {fatal} (after stopped_by {self.stopped_by})"
                 if self.control is not None:
-                    self.control.close(self)
+                    self.control.close(self.stopped_by)
             self.progress.update(self._snapshot(), force=True)
-        return finish_session(self, code)
+        return self._finish(code)
 
 
 def run_session(spec: ExperimentSpec, context: SessionContext, *, agents: list[Agent] | None = None,

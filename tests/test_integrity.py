@@ -17,9 +17,9 @@ from types import ModuleType
 import pytest
 from mlflow.tracking import MlflowClient
 
-from enpire import PROJECT_ROOT
+from enpire import PROJECT_ROOT, plugins
 from enpire.spec import fingerprint, load_spec
-from enpire.world.tasks.base import TASKS, load_tasks
+from enpire.world.task_factory import register_task, task_class
 from tests.fleet.support import ScriptedAgent, migrated_store, params_proposal, run, spec_of, store
 
 __all__ = ["migrated_store", "store"]
@@ -44,21 +44,21 @@ def plugin_drawer(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
 
     Returns the copied module; the registry is restored when the test ends.
     """
-    load_tasks()
     folder = tmp_path / "plugin_tasks"
     folder.mkdir()
     module_file = folder / "drawer_plugin.py"
-    shutil.copy(PROJECT_ROOT / "enpire/world/tasks/drawer.py", module_file)
-    shutil.copy(PROJECT_ROOT / "enpire/world/tasks/drawer.xml", folder / "drawer.xml")
+    shutil.copy(PROJECT_ROOT / "enpire/tasks/drawer/task.py", module_file)
+    shutil.copy(PROJECT_ROOT / "enpire/tasks/drawer/drawer.xml", folder / "drawer.xml")
     assert QUANTITY in module_file.read_text(), "the drawer_opening query changed: update QUANTITY"
-    monkeypatch.setitem(TASKS, "drawer", TASKS["drawer"])  # restored afterwards
+    monkeypatch.setattr(plugins, "_registered", {})  # restored afterwards
     name = f"enpire_test_plugin_{tmp_path.name}"
     spec = importlib.util.spec_from_file_location(name, module_file)
     assert spec is not None and spec.loader is not None
     module: ModuleType = importlib.util.module_from_spec(spec)
     monkeypatch.setitem(sys.modules, name, module)
-    spec.loader.exec_module(module)  # @register_task: TASKS["drawer"] is now the plugin's class
-    assert TASKS["drawer"].__module__ == name
+    spec.loader.exec_module(module)
+    register_task(module.Drawer)  # as a notebook or test registers a task class in-process
+    assert task_class("drawer").__module__ == name
     return module_file
 
 
@@ -68,10 +68,13 @@ def test_the_fingerprints_cover_the_judge_the_task_and_the_robot() -> None:
     for rel in (
         "enpire/world/verifier.py",
         "enpire/judge/keep.py",
-        "enpire/agent/tree.py",
-        "enpire/world/tasks/base.py",
-        "enpire/world/tasks/drawer.py",
-        "enpire/world/tasks/drawer.xml",
+        "enpire/judge/pools.py",
+        "enpire/judge/decision.py",
+        "enpire/world/task.py",
+        "enpire/world/quantities.py",
+        "enpire/plugins.py",
+        "enpire/tasks/drawer/task.py",
+        "enpire/tasks/drawer/drawer.xml",
         "enpire/world/rollout.py",
         "enpire/world/station.py",
         "enpire/world/reset.py",
@@ -85,6 +88,7 @@ def test_the_fingerprints_cover_the_judge_the_task_and_the_robot() -> None:
         "enpire/world/robots/enarm.py",
         "enpire/world/robots/base.py",
         "enpire/world/assets/enarm.xml",
+        "enpire/world/estop.py",
     ):
         assert rel in files["safety"], rel
     assert not any("reach" in f for f in files["done"]), "another task's files are not this session's judge"
@@ -92,8 +96,8 @@ def test_the_fingerprints_cover_the_judge_the_task_and_the_robot() -> None:
 
 def test_another_task_and_robot_bring_their_own_files_meshes_included() -> None:
     files = fingerprint.judged_files(load_spec(["task=reach", "robot=jaco"]).as_dict())
-    assert {"enpire/world/tasks/reach.py", "enpire/world/tasks/reach.xml"} <= set(files["done"])
-    assert "enpire/world/tasks/drawer.py" not in files["done"]
+    assert {"enpire/tasks/reach/task.py", "enpire/tasks/reach/reach.xml"} <= set(files["done"])
+    assert "enpire/tasks/drawer/task.py" not in files["done"]
     safety = set(files["safety"])
     assert "enpire/world/robots/jaco.py" in safety and "enpire/world/assets/enarm.xml" not in safety
     assert any(f.endswith("jaco_arm.xml") for f in safety), safety
@@ -131,7 +135,7 @@ def test_a_plugin_task_is_found_from_the_registry_mjcf_included(
     spec = load_spec(["task=drawer"])
     done = fingerprint.judged_files(spec.as_dict())["done"]
     assert module.as_posix() in done and (module.parent / "drawer.xml").as_posix() in done
-    assert "enpire/world/tasks/drawer.py" not in done  # the registered class is the plugin's
+    assert "enpire/tasks/drawer/task.py" not in done  # the registered class is the plugin's
     xml = module.parent / "drawer.xml"
     xml.write_text(xml.read_text().replace("<worldbody>", "<worldbody>\n    <!-- moved -->", 1))
     assert fingerprint.done_sha256(spec.as_dict()["done"]) != spec.fingerprints.done_sha256

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from mlflow.tracking import MlflowClient
 
-from enpire.summary import parse
+from enpire.track.summary import parse
 
 ROOT = Path(__file__).resolve().parents[1]
 

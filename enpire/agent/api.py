@@ -12,33 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-DECISIONS = ("keep", "discard", "crash", "unsafe", "rejected", "cancelled")
-
-
-@dataclass(frozen=True)
-class IterationSummary:
-    """One finished iteration as agents see it."""
-
-    index: int
-    agent: str
-    branch: str
-    parent: int | None
-    hypothesis: str
-    candidate: dict[str, Any]  # {"kind": "params", "params": {...}} | {"kind": "code", ...} | {"kind": "bc", ...}
-    candidate_id: str
-    decision: str  # one of DECISIONS
-    success_rate: float
-    pass_at_1: float
-    pass_at_k: float
-    trials: int
-    safety_stops: int
-    robot_seconds: float
-    tokens: int
-    borrowed_from: str | None = None
-    reason: str = ""  # why rejected / crashed / kept or discarded
-    failures: tuple[dict[str, Any], ...] = ()  # a few failed trials: outcome, reason, final_state, safety_events
-    candidate_trials: int = 0  # all trials so far of this candidate (re-evaluations pooled)
-    candidate_success_rate: float = 0.0
+from enpire.records import IterationSummary
 
 
 @dataclass(frozen=True)

@@ -36,7 +36,7 @@ from typing import Any
 
 import httpx2
 
-from enpire.agent.api import AgentReply, IterationSummary, ResearchState
+from enpire.agent.api import AgentReply, ResearchState
 from enpire.agent.claude_client import CallFailed, CallUsage, ClaudeOptions, MessagesCaller
 from enpire.agent.claude_prompt import (
     NUDGE,
@@ -51,6 +51,7 @@ from enpire.agent.claude_prompt import (
 from enpire.agent.errors import AgentGaveUp, TokenBudgetSpent
 from enpire.agent.proposal import proposal_problems, proposal_schema
 from enpire.policy.contract import policy_contract, source_description
+from enpire.records import IterationSummary
 from enpire.spec.model import AgentSpec, ExperimentSpec
 
 log = logging.getLogger(__name__)

@@ -25,8 +25,9 @@ import json
 import math
 from typing import Any
 
-from enpire.agent.api import IterationSummary, ResearchState
+from enpire.agent.api import ResearchState
 from enpire.policy.contract import TITLE as CONTRACT_TITLE
+from enpire.records import IterationSummary
 from enpire.spec.model import ExperimentSpec
 
 TOOL_NAME = "propose_experiment"

@@ -26,7 +26,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from enpire.agent.api import AgentReply, IterationSummary
+from enpire.agent.api import AgentReply
+from enpire.records import IterationSummary
 
 if TYPE_CHECKING:
     from enpire.agent.team import Member

@@ -21,10 +21,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from enpire.agent.api import AgentReply, IterationSummary, ResearchState
+from enpire.agent.api import AgentReply, ResearchState
 from enpire.agent.proposal import max_trials
 from enpire.agent.search_screen import next_chunk, plausible, prob_at_least
 from enpire.agent.space import candidate_key, canonical_params, smoothed_rate, standard_error
+from enpire.records import IterationSummary
 from enpire.spec.model import AgentSpec, ExperimentSpec
 
 log = logging.getLogger(__name__)

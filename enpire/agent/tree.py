@@ -1,66 +1,24 @@
-"""The idea tree: every iteration, its parent and branch, pooled candidate results, keep/discard, /done.
+"""The idea tree: every iteration, its parent and branch, and what the judge said of it.
 
-Rules the loop applies (fixed; agents cannot change them):
-
-- Pooling: trials of the same candidate (same canonical params) pool across iterations. Under
-  `determinism: strict` they pool when their iteration closes (iterations close in index order,
-  trials in trial order), so every run pools the same evidence in the same order; under `fast`
-  in the order they finished. Trials that ended `crash` or `reset_failed` say nothing about the
-  candidate and are left out of its pool and of success rates (they still count as trials).
-- Keep: enpire.judge.keep (own successes, minimum evidence, a one-sided posterior test against
-  the reference at a stated error rate). The reference is the nearest ancestor with a
-  *different* candidate (a re-evaluation is judged like the iteration it re-evaluates).
-- Otherwise the decision is `crash` when no trial produced evidence, `unsafe` when more than
-  half of its trials were safety stops, `cancelled` when the session stopped before its trials
-  ran (it is not counted as an iteration of the budget), else `discard`.
-- /done: the last `done.window` pooled trials of one candidate have a success rate of at least
-  `done.min_success_rate`.
+Bookkeeping only: the rules that judge are in enpire.judge (agents propose; the judge decides).
+The tree hands each trial to the candidate pools (enpire.judge.pools: pooling, the /done window)
+and each closed iteration to the decision rule (enpire.judge.decision: keep, discard, crash,
+unsafe, cancelled, against the nearest ancestor with a different candidate), records the
+iteration it gets back, and builds the read-only ResearchState an agent proposes from.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
 
-from enpire.agent.api import Budgets, IterationSummary, ResearchState
-from enpire.judge.keep import keep_verdict
+from enpire.agent.api import Budgets, ResearchState
+from enpire.judge.decision import decide, reference
+from enpire.judge.pools import NO_EVIDENCE, Pools
+from enpire.records import Evaluation, IterationSummary, TrialRecord
 from enpire.spec.model import ExperimentSpec
-from enpire.world.api import TrialRecord
 
-NO_EVIDENCE = ("crash", "reset_failed", "estopped")
 MAX_FAILURES_SHOWN = 3
 MAX_HYPOTHESIS_CHARS = 2000
-
-
-@dataclass
-class Evaluation:
-    """An accepted proposal being evaluated (an open iteration)."""
-
-    index: int
-    agent: str
-    branch: str
-    parent: int | None
-    hypothesis: str
-    candidate: dict[str, Any]
-    key: str
-    trials_wanted: int
-    borrowed_from: str | None = None
-    tokens: int = 0
-    dispatched: int = 0
-    records: list[TrialRecord] = field(default_factory=list)
-    pooled: int = 0  # of `records`, how many are in the tree's pool (strict pools at close, fast on arrival)
-    started: float = 0.0
-    closed_as: tuple[str, str] | None = None  # (decision, reason) fixed before any trial, e.g. training failed
-    transcript: list[dict[str, Any]] = field(default_factory=list)  # the agent call that proposed it
-
-    @property
-    def complete(self) -> bool:
-        return len(self.records) >= self.dispatched
-
-    @property
-    def ready(self) -> bool:
-        """May its trials be dispatched? A bc candidate first needs a checkpoint (enpire.fleet.trainer_slot)."""
-        return self.closed_as is None and (self.candidate.get("kind") != "bc" or bool(self.candidate.get("checkpoint")))
 
 
 class IdeaTree:
@@ -69,65 +27,37 @@ class IdeaTree:
         self.iterations: list[IterationSummary] = []
         self.by_index: dict[int, IterationSummary] = {}
         self.keys: dict[int, str] = {}
-        self.pools: dict[str, list[bool]] = {}
-        self.done_key: str | None = None
+        self.judge = Pools(spec.done.window, spec.done.min_success_rate)
         self.raised_best: set[int] = set()
         self.best_rate = 0.0
 
     # ---- trials ------------------------------------------------------------------------------
+    @property
+    def pools(self) -> dict[str, list[bool]]:
+        """Candidate key -> pooled pass@1 verdicts (read-only use: the judge's pools)."""
+        return self.judge.results
+
+    @property
+    def done_key(self) -> str | None:
+        return self.judge.done_key
+
     def add_record(self, key: str, record: TrialRecord) -> bool:
         """Pool one trial; True when this trial met /done."""
-        if record.outcome in NO_EVIDENCE:
-            return False
-        pool = self.pools.setdefault(key, [])
-        pool.append(bool(record.pass_at_1))
-        window = self.spec.done.window
-        if self.done_key is None and len(pool) >= window \
-                and sum(pool[-window:]) / window >= self.spec.done.min_success_rate - 1e-12:
-            self.done_key = key
-            return True
-        return False
+        return self.judge.add(key, record)
 
     def pooled(self, key: str) -> tuple[int, int]:
-        pool = self.pools.get(key, [])
-        return sum(pool), len(pool)
+        return self.judge.pooled(key)
 
     def window_rate(self, key: str) -> float:
-        pool = self.pools.get(key, [])[-self.spec.done.window:]
-        return sum(pool) / len(pool) if pool else 0.0
+        return self.judge.window_rate(key)
 
     # ---- iterations --------------------------------------------------------------------------
     def reference(self, parent: int | None, key: str) -> str | None:
-        """Candidate key of the nearest ancestor whose candidate differs from `key`."""
-        seen = set()
-        while parent is not None and parent in self.by_index and parent not in seen:
-            seen.add(parent)
-            if self.keys[parent] != key:
-                return self.keys[parent]
-            parent = self.by_index[parent].parent
-        return None
+        """Candidate key of the nearest ancestor whose candidate differs from `key` (enpire.judge.decision)."""
+        return reference(parent, key, self.keys, {i: it.parent for i, it in self.by_index.items()})
 
     def decide(self, ev: Evaluation, cancelled: bool = False) -> tuple[str, str]:
-        s, n = self.pooled(ev.key)
-        ref = self.reference(ev.parent, ev.key)
-        outcomes = [r.outcome for r in ev.records]
-        if ev.closed_as is not None and not outcomes:
-            return ev.closed_as
-        if cancelled:
-            return "cancelled", (f"the session stopped after {len(outcomes)} of its {ev.trials_wanted} trials; "
-                                 "not judged and not counted as an iteration")
-        if not outcomes:  # no evidence of its own: earlier iterations' pooled trials cannot make it a keep
-            return "discard", "no trial of it could run (a budget cap)"
-        own = sum(bool(r.pass_at_1) for r in ev.records if r.outcome not in NO_EVIDENCE)
-        keep, why = keep_verdict(own, s, n, self.pooled(ref) if ref else None)
-        if keep:
-            return "keep", why
-        if all(o in NO_EVIDENCE for o in outcomes):
-            return "crash", f"all {len(outcomes)} trials crashed: {ev.records[0].reason}"
-        unsafe = outcomes.count("unsafe")
-        if unsafe * 2 > len(outcomes):
-            return "unsafe", f"{unsafe}/{len(outcomes)} trials ended in a safety stop"
-        return "discard", why
+        return decide(ev, self.judge, self.reference(ev.parent, ev.key), cancelled)
 
     def finish(self, ev: Evaluation, cancelled: bool = False) -> IterationSummary:
         decision, reason = self.decide(ev, cancelled)
@@ -151,7 +81,7 @@ class IdeaTree:
         if decision == "keep" and summary.candidate_success_rate > self.best_rate:
             self.best_rate = summary.candidate_success_rate
             self.raised_best.add(ev.index)
-        self._add(summary, ev.key)
+        self.add(summary, ev.key)
         return summary
 
     def reject(self, index: int, agent: str, branch: str, proposal: Any, reason: str, tokens: int) -> IterationSummary:
@@ -166,10 +96,14 @@ class IdeaTree:
             candidate_id="", decision="rejected", success_rate=0.0, pass_at_1=0.0, pass_at_k=0.0, trials=0,
             safety_stops=0, robot_seconds=0.0, tokens=tokens, reason=reason,
         )
-        self._add(summary, "")
+        self.add(summary, "")
         return summary
 
-    def _add(self, summary: IterationSummary, key: str) -> None:
+    def add(self, summary: IterationSummary, key: str, raised_best: bool = False) -> None:
+        """Record a closed iteration (a resume restores the ones MLflow and the journal hold this way)."""
+        if raised_best:
+            self.raised_best.add(summary.index)
+            self.best_rate = max(self.best_rate, summary.candidate_success_rate)
         self.iterations.append(summary)
         self.by_index[summary.index] = summary
         self.keys[summary.index] = key

@@ -18,8 +18,8 @@ from enpire.bench import bench
 from enpire.bench.sessions import number, run_quiet
 from enpire.fleet.executors import make_executor
 from enpire.fleet.scheduler import trial_seed
+from enpire.records import Candidate, TrialRequest
 from enpire.spec import load_spec
-from enpire.world.api import Candidate, TrialRequest
 
 
 def throughput(stations: int, trials: int) -> tuple[float, float]:

@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 
 def _recorded_controls(st, seed: int) -> np.ndarray:
     """Every control step's `data.ctrl` of the trial for `seed` (run once, untimed, with a step hook)."""
-    from enpire.world.api import Candidate, TrialRequest
+    from enpire.records import Candidate, TrialRequest
 
     rows: list[np.ndarray] = []
     st._step_hook = lambda m, d: rows.append(d.ctrl.copy())
@@ -54,7 +54,7 @@ def _station_trial_s(st, seed: int) -> tuple[float, int]:
     """(seconds, control steps) of one trial through `SimStation.run_trial` (policy built from the
     candidate, controller, envelope, verifier and telemetry on); the verified reset inside run_trial
     is timed separately and left out, since its settle steps are not counted as trial steps."""
-    from enpire.world.api import Candidate, TrialRequest
+    from enpire.records import Candidate, TrialRequest
 
     reset = st.reset
     spent = [0.0]
@@ -81,19 +81,19 @@ def harness(quick: bool) -> dict[str, float]:
     steps replayed with bare mj_step (timed), alternating, `repeats` times; each figure is the
     median over the repeats of (physics steps / seconds) of all k trials; the ratio is the median of the
     repeats' paired ratios."""
+    from enpire import plugins
+    from enpire.fleet.stations import make_station
     from enpire.spec import load_spec
-    from enpire.world.station import SimStation
-    from enpire.world.tasks.base import load_tasks
 
     repeats, trials = (7, 5) if quick else (9, 8)
     out: dict[str, float] = {}
-    for name in sorted(load_tasks()):
+    for name in plugins.names("tasks"):
         try:
             spec = load_spec([f"task={name}"])
         except Exception as e:  # a task whose configs do not load yet is reported, not fatal
             log.warning("harness: task %s skipped: %s", name, e)
             continue
-        st = SimStation(spec, 0)
+        st = make_station(spec, 0)
         n = spec.physics_steps_per_control
         controls = {seed: _recorded_controls(st, seed) for seed in range(trials)}
         raws, stations = [], []

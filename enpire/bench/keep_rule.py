@@ -5,8 +5,9 @@ task's scripted policy (the untuned defaults and one-parameter changes of them, 
 rates) each run N trials on a real station (enpire.world.station.SimStation, seeds from one SeedSequence),
 plus a *twin* of the defaults: the same parameters moved by 1e-5 (a different candidate key, the same policy
 for every purpose). Then, many times over, a parent and a child candidate are played through the idea tree
-itself (enpire.agent.tree.IdeaTree: strict pooling at each close, the reference = nearest ancestor with a
-different candidate, enpire.judge.keep.keep_verdict), with trial records drawn from the real ones:
+itself (enpire.agent.tree.IdeaTree, which calls enpire.judge: strict pooling at each close, the reference =
+nearest ancestor with a different candidate, enpire.judge.keep.keep_verdict), with trial records drawn from
+the real ones:
 
 - the parent (a root iteration) gets n0 trials, n0 in REFERENCE_SIZES (1: the untuned baseline on its
   one-trial screen, the most common parent in a search session; up to the /done window);
@@ -75,12 +76,12 @@ class Outcomes:
 def collect(task: str, trials: int) -> dict[str, Outcomes]:
     """N real trials of every candidate (and the twin of the defaults) on one station of `task`."""
     from enpire.fleet.scheduler import trial_seed
+    from enpire.fleet.stations import make_station
+    from enpire.records import Candidate, TrialRequest
     from enpire.spec import load_spec
-    from enpire.world.api import Candidate, TrialRequest
-    from enpire.world.station import SimStation
 
     spec = load_spec([f"task={task}", "video.enabled=false"])
-    station = SimStation(spec, 0)
+    station = make_station(spec, 0)
     defaults = {p.name: float(p.default) for p in spec.policy.params}
     first = spec.policy.params[0]
     twin = dict(defaults)
@@ -114,7 +115,7 @@ class Play:
         self.next_chunk, self.plausible = next_chunk, plausible
 
     def _iteration(self, tree, index: int, parent: int | None, key: str, records: list) -> str:  # noqa: ANN001
-        from enpire.agent.tree import Evaluation
+        from enpire.records import Evaluation
 
         records = [dataclasses.replace(r, trial_id=f"i{index:04d}-t{k:03d}", iteration=index)
                    for k, r in enumerate(records)]
@@ -230,7 +231,7 @@ def _gain_cells(task: str, outcomes: dict[str, Outcomes], play: Play, rng: np.ra
 
 
 def simulate(task: str, outcomes: dict[str, Outcomes], replications: int) -> dict[str, float]:
-    from enpire.agent import tree as tree_mod
+    from enpire.judge import decision as decision_mod
     from enpire.judge import keep as keep_mod
     from enpire.spec import load_spec
 
@@ -240,13 +241,13 @@ def simulate(task: str, outcomes: dict[str, Outcomes], replications: int) -> dic
     out: dict[str, float] = {}
     for name, base in outcomes.items():
         out[f"{task}.{name}.rate"] = base.rate
-    original_verdict, original_alpha = tree_mod.keep_verdict, keep_mod.KEEP_ALPHA
+    original_verdict, original_alpha = decision_mod.keep_verdict, keep_mod.KEEP_ALPHA
     try:
-        tree_mod.keep_verdict = functools.lru_cache(maxsize=None)(keep_mod.keep_verdict)  # same function, memoised
+        decision_mod.keep_verdict = functools.lru_cache(maxsize=None)(keep_mod.keep_verdict)  # same function, memoised
         _null_cells(task, outcomes, play, rng, replications, out)
         _gain_cells(task, outcomes, play, rng, replications, out)
     finally:
-        tree_mod.keep_verdict, keep_mod.KEEP_ALPHA = original_verdict, original_alpha
+        decision_mod.keep_verdict, keep_mod.KEEP_ALPHA = original_verdict, original_alpha
     out[f"{task}_goal_met"] = float(out[f"{task}_false_keep"] <= GOAL_MET)
     return out
 

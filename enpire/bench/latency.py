@@ -14,10 +14,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from enpire.agent.api import AgentReply, IterationSummary, ResearchState
+from enpire.agent.api import AgentReply, ResearchState
 from enpire.bench import bench
 from enpire.bench.sessions import number
-from enpire.summary import parse
+from enpire.records import IterationSummary
+from enpire.track.summary import parse
 
 
 class SlowAgent:

@@ -25,8 +25,8 @@ from pathlib import Path
 import numpy as np
 
 from enpire.bench import bench
+from enpire.records import TrialRecord, TrialRequest
 from enpire.spec.model import ExperimentSpec
-from enpire.world.api import TrialRecord, TrialRequest
 
 FACTORY = "enpire.bench.long_session:InstantStation"
 SUCCESS_P = 0.1  # most screens fail on their first trial: mostly one-trial iterations, as in a long search
@@ -59,7 +59,7 @@ def run_long(iterations: int, store: Path) -> dict[str, float]:
 
     from enpire.loop import SessionContext, run_session
     from enpire.spec import load_spec
-    from enpire.summary import parse
+    from enpire.track.summary import parse
 
     spec = load_spec(["task=drawer", "executor=inline", "fleet=1", "video.enabled=false",
                       f"tracking.uri=sqlite:///{store}/mlflow.db", f"tracking.artifact_root={store}/artifacts",

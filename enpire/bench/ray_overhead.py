@@ -20,8 +20,8 @@ import time
 from enpire.bench import bench
 from enpire.fleet.executor import Executor
 from enpire.fleet.executors import make_executor
+from enpire.records import Candidate, TrialRecord, TrialRequest
 from enpire.spec import ExperimentSpec, load_spec
-from enpire.world.api import Candidate, TrialRecord, TrialRequest
 
 log = logging.getLogger(__name__)
 

@@ -11,7 +11,7 @@ import tempfile
 from pathlib import Path
 
 from enpire.spec import load_spec
-from enpire.summary import parse
+from enpire.track.summary import parse
 
 log = logging.getLogger(__name__)
 

@@ -22,16 +22,15 @@ import json, sys, time
 t0 = time.monotonic()
 import enpire.loop as L
 import enpire.fleet.scheduler as S
-import enpire.track.resume as R
 from enpire.spec import load_spec
 marks = {"import": time.monotonic() - t0}
 spec = load_spec(["task=drawer", "fleet=4", "video.enabled=false", "budget=smoke",
                   f"tracking.uri=sqlite:///{sys.argv[1]}/mlflow.db", f"tracking.artifact_root={sys.argv[1]}/art"])
 marks["composed"] = time.monotonic() - t0
-opened = R.open_tracking
-def open_tracking(s):
-    out = opened(s); marks.setdefault("mlflow_open", time.monotonic() - t0); return out
-R.open_tracking = open_tracking
+opened = L.open_tracking
+def open_tracking(*args):
+    out = opened(*args); marks.setdefault("mlflow_open", time.monotonic() - t0); return out
+L.open_tracking = open_tracking
 dispatch = S.Scheduler.dispatch
 def first(self):
     n = dispatch(self)

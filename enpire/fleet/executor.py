@@ -14,12 +14,13 @@ from collections.abc import Callable
 from importlib import import_module
 from typing import Any, Protocol
 
+from enpire.records import TrialRecord, TrialRequest
 from enpire.spec.model import ExperimentSpec
-from enpire.world.api import Station, TrialRecord, TrialRequest
+from enpire.world.api import Station
 
 log = logging.getLogger(__name__)
 
-STATION_FACTORY = "enpire.world.station:make_station"
+STATION_FACTORY = "enpire.fleet.stations:make_station"
 
 
 def load_factory(path: str) -> Callable[[ExperimentSpec, int], Station]:

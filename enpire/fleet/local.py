@@ -18,8 +18,8 @@ from typing import Any
 
 from enpire.fleet.executor import STATION_FACTORY, BusyClock, SlotStations
 from enpire.fleet.worker import worker_main
+from enpire.records import TrialRecord, TrialRequest
 from enpire.spec.model import ExperimentSpec
-from enpire.world.api import TrialRecord, TrialRequest
 
 log = logging.getLogger(__name__)
 

@@ -27,8 +27,8 @@ import ray
 from ray.exceptions import GetTimeoutError, RayActorError, RayError
 
 from enpire.fleet.executor import STATION_FACTORY, BusyClock, SlotStations, crash_record, load_factory
+from enpire.records import TrialRecord, TrialRequest
 from enpire.spec.model import ExperimentSpec
-from enpire.world.api import TrialRecord, TrialRequest
 
 log = logging.getLogger(__name__)
 

@@ -16,11 +16,10 @@ from pathlib import Path
 
 import numpy as np
 
-from enpire.agent.tree import Evaluation
 from enpire.fleet.budget import BudgetLedger
 from enpire.fleet.executor import Executor
+from enpire.records import Candidate, Evaluation, TrialRecord, TrialRequest
 from enpire.spec.model import ExperimentSpec
-from enpire.world.api import Candidate, TrialRecord, TrialRequest
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +50,11 @@ class Scheduler:
     def add(self, ev: Evaluation) -> None:
         ev.started = time.monotonic()
         self.queue.append(ev)
-        self.seen[ev.key] = self.seen.get(ev.key, -1) + 1
+        self.note_evaluated(ev.key)
+
+    def note_evaluated(self, key: str) -> None:
+        """One more iteration evaluates candidate `key` (a resume counts the closed ones this way)."""
+        self.seen[key] = self.seen.get(key, -1) + 1
 
     def undispatched(self) -> int:
         return sum(ev.trials_wanted - ev.dispatched for ev in self.queue)

@@ -37,10 +37,9 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from enpire.agent.tree import Evaluation
 from enpire.fleet.budget import BudgetLedger
+from enpire.records import Evaluation, TrialRecord
 from enpire.spec.model import ExperimentSpec
-from enpire.world.api import TrialRecord
 
 log = logging.getLogger(__name__)
 

@@ -12,7 +12,7 @@ def check_integrity(spec: ExperimentSpec) -> None:
     """Recompute done_sha256 and safety_sha256 from the resolved spec and the judged files now (verifier, keep
     and /done rule, task code and MJCF, robot models, envelope, controller: enpire.spec.fingerprint)."""
     doc = spec.as_dict()
-    done = fingerprint.done_sha256(doc["done"])
+    done = fingerprint.done_sha256(doc["done"], doc["task"])
     if done != spec.fingerprints.done_sha256:
         raise IntegrityError("done", spec.fingerprints.done_sha256, done, _changed())
     safety = fingerprint.safety_sha256(doc["safety"], doc["robot"])

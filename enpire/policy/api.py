@@ -1,4 +1,6 @@
-"""The policy API: what every policy (scripted, learned, agent-written code) implements.
+"""The policy API: what every policy (scripted, learned, agent-written code) implements. The
+protocol itself (Policy, Observation, AttemptFeedback, CARTESIAN_ACTION) lives in enpire.world.api,
+beside the station that runs it, so the world never imports this package; helpers for policies live here.
 
 A policy sees observations (a dict of named float arrays, the same keys for every step of a
 task) and returns one action vector. For action_mode "cartesian" the action is
@@ -14,29 +16,9 @@ attempt (the verifier's reason and the final task quantities) and the world is N
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Protocol
-
 import numpy as np
 
-Observation = dict[str, np.ndarray]
-
-CARTESIAN_ACTION = ("x", "y", "z", "yaw", "grip")
-
-
-@dataclass(frozen=True)
-class AttemptFeedback:
-    """What a policy is told before a retry."""
-
-    attempt: int  # the attempt about to start (2..k)
-    reason: str  # the verifier's reason the previous attempt failed
-    quantities: dict[str, float] = field(default_factory=dict)
-
-
-class Policy(Protocol):
-    def reset(self, obs: Observation, feedback: AttemptFeedback | None = None) -> None: ...
-
-    def act(self, obs: Observation) -> np.ndarray: ...
+from enpire.world.api import Observation
 
 
 def flatten_observation(obs: Observation) -> np.ndarray:

@@ -15,12 +15,12 @@ from typing import Any
 import numpy as np
 import torch
 
-from enpire.policy.api import AttemptFeedback, Observation
 from enpire.policy.bc_model import BCNet
 from enpire.policy.dataset import Dataset, features, target_to_action
 from enpire.policy.recipe import DEFAULT_RECIPE, resolve_recipe  # noqa: F401 - re-exported for callers
+from enpire.records import Candidate
 from enpire.spec.model import ExperimentSpec
-from enpire.world.api import Candidate
+from enpire.world.api import AttemptFeedback, Observation
 
 log = logging.getLogger(__name__)
 

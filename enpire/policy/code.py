@@ -22,12 +22,12 @@ from typing import Any
 
 import numpy as np
 
-from enpire.policy.api import CARTESIAN_ACTION, AttemptFeedback, Observation
 from enpire.policy.sandbox import Sandbox, SandboxCrash, SandboxError, SandboxLimits, SandboxTimeout
 from enpire.policy.sandbox_paths import session_paths
+from enpire.records import Candidate
 from enpire.spec.model import ExperimentSpec
 from enpire.spec.policy_source import read_policy_source
-from enpire.world.api import Candidate
+from enpire.world.api import CARTESIAN_ACTION, AttemptFeedback, Observation
 
 log = logging.getLogger(__name__)
 

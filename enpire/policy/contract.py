@@ -25,9 +25,9 @@ from typing import Any
 import numpy as np
 
 from enpire.policy import sandbox
-from enpire.policy.api import CARTESIAN_ACTION, AttemptFeedback, Policy
 from enpire.policy.code import _jsonable, action_size, sandbox_limits
 from enpire.spec.model import ExperimentSpec
+from enpire.world.api import CARTESIAN_ACTION, AttemptFeedback, Policy
 
 log = logging.getLogger(__name__)
 

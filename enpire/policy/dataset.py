@@ -14,7 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from enpire.policy.api import Observation, flatten_observation
+from enpire.policy.api import flatten_observation
+from enpire.world.api import Observation
 
 
 def features(obs: Observation) -> np.ndarray:

@@ -17,10 +17,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from enpire.policy.api import AttemptFeedback, Observation, Policy
 from enpire.policy.dataset import Dataset, EpisodeBuffer
+from enpire.records import Candidate, TrialRecord, TrialRequest
 from enpire.spec.model import ExperimentSpec
-from enpire.world.api import Candidate, TrialRecord, TrialRequest
+from enpire.world.api import AttemptFeedback, Observation, Policy
 
 log = logging.getLogger(__name__)
 
@@ -101,8 +101,8 @@ def collect(spec: ExperimentSpec, episodes: int, *, seeds: Iterable[int] | None 
     given candidate and seed); otherwise seeds are drawn from `seed`. `params=None` demonstrates
     with the task's tuned demonstrator (`DEMONSTRATOR_PARAMS`); pass `{}` for the untuned defaults.
     """
+    from enpire.fleet.stations import make_station
     from enpire.policy.factory import make_policy
-    from enpire.world.station import make_station
 
     sspec = scripted_spec(spec)
     if params is None:

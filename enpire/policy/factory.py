@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from importlib import import_module
 
-from enpire.policy.api import Policy
+from enpire.records import Candidate
 from enpire.spec.model import ExperimentSpec
-from enpire.world.api import Candidate
+from enpire.world.api import Policy
 
 # candidate kind -> "module:function(spec, candidate) -> Policy"
 BUILDERS = {

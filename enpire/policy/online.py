@@ -24,8 +24,8 @@ from enpire.policy.bc import BCPolicy, train_bc
 from enpire.policy.dataset import Dataset
 from enpire.policy.demos import collect, demonstrator_params, scripted_candidate, scripted_spec
 from enpire.policy.train_logger import for_stage
+from enpire.records import TrialRequest
 from enpire.spec.model import ExperimentSpec
-from enpire.world.api import TrialRequest
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +44,7 @@ class Evaluation:
 
 def evaluate(spec: ExperimentSpec, policy: Any, seeds: Iterable[int], quantity: str | None = None) -> Evaluation:
     """Run `policy` on an in-process station for each seed; pass@k successes and the mean of `quantity`."""
-    from enpire.world.station import make_station
+    from enpire.fleet.stations import make_station
 
     sspec = scripted_spec(spec)
     quantity = quantity or sspec.done.conditions[0].quantity

@@ -36,6 +36,8 @@ from omegaconf.errors import OmegaConfBaseException
 from enpire import CONFIG_DIR
 from enpire.spec.errors import Problem, SpecError
 from enpire.spec.resolvers import only_safe_resolvers, resolver_problems
+from enpire.spec.search_path import config_dirs, group_options, is_group, option_file
+from enpire.spec.search_path import install as install_search_path
 
 _OPTIONS = re.compile(r"Available options[^:]*:(.*?)(?:\n\s*\n|Config search path|$)", re.S)
 _KEY_PATTERNS = (
@@ -84,18 +86,18 @@ def _listed_options(text: str) -> str:
 
 
 def _option_problems(overrides: list[str], config_dir: Path) -> list[Problem]:
-    """`group=option` overrides whose option file does not exist (Hydra ignores them for optional groups)."""
+    """`group=option` overrides whose option file does not exist anywhere on the search path (the
+    primary config dir and every plugin's); Hydra ignores them for optional groups."""
     out = []
     for text in overrides:
         o, _ = parse_override(text)
         if o is None or o.is_delete() or o.is_sweep_override() or not isinstance(o.value(), str):
             continue
-        group = config_dir / o.key_or_group
-        if o.key_or_group.startswith("hydra") or not group.is_dir() or (group / f"{o.value()}.yaml").is_file():
+        group = o.key_or_group
+        if group.startswith("hydra") or not is_group(group, config_dir) or option_file(group, o.value(), config_dir):
             continue
-        available = ", ".join(sorted(p.stem for p in group.glob("*.yaml")))
-        out.append(Problem(o.key_or_group, o.value(),
-                           f"an option of config group '{o.key_or_group}' (available: {available})"))
+        available = ", ".join(group_options(group, config_dir))
+        out.append(Problem(group, o.value(), f"an option of config group '{group}' (available: {available})"))
     return out
 
 
@@ -254,17 +256,19 @@ def yaml_file_problems(config_dir: Path) -> list[Problem]:
     if not config_dir.is_dir():
         return []  # compose names a missing config dir itself
     out = []
-    for folder, dirs, files in os.walk(config_dir):
-        dirs.sort()
-        for name in sorted(files):
-            if name.endswith((".yaml", ".yml")):
-                problem = _yaml_file_problem(Path(folder) / name, config_dir)
-                if problem is not None:
-                    out.append(problem)
+    for root in config_dirs(config_dir):  # the primary dir, then every plugin's
+        for folder, dirs, files in os.walk(root):
+            dirs.sort()
+            for name in sorted(files):
+                if name.endswith((".yaml", ".yml")):
+                    problem = _yaml_file_problem(Path(folder) / name, root)
+                    if problem is not None:
+                        out.append(problem)
     return out
 
 
 def _compose_once(overrides: list[str], config_dir: Path, config_name: str) -> DictConfig:
+    install_search_path()
     GlobalHydra.instance().clear()
     try:
         with initialize_config_dir(config_dir=str(config_dir.resolve()), version_base="1.3"):

@@ -1,11 +1,11 @@
 """Fingerprints of what must not move during a session: the judge, all of it.
 
 done_sha256 covers the resolved done criteria and every file that decides success: the
-verifier, the keep and /done rules (`enpire/judge/*.py`, `enpire/agent/tree.py`: the /done
-window and the pooling), the code that resets, runs and scores a trial (scene, reset,
-rollout, station) and the session's task itself: the modules its Task and TaskPhysics classes
-come from (the named quantities), the helpers those modules import, the arena MJCF and every
-file reading the arena opens (includes, meshes, textures).
+verifier, the keep and /done rules with the candidate pooling (`enpire/judge/*.py`), the code
+that resets, runs and scores a trial (scene, reset, rollout, station) and the session's task
+itself: the modules its Task and TaskPhysics classes come from (the named quantities), the
+helpers those modules import, the arena MJCF and every file reading the arena opens (includes,
+meshes, textures).
 
 safety_sha256 covers the envelope with the robot limits it refers to, the code that enforces
 it (envelope, controller, rollout, station, scene binding, estop) and the robot's model: the
@@ -16,8 +16,9 @@ spec_sha256 is the whole resolved spec.
 
 The task is the one `done.name` names (enpire.spec.semantic requires done.name == task.name),
 the robot the one `robot.name` names; both are looked up in their registries
-(`enpire.world.tasks.TASKS`, `enpire.world.robots.ROBOTS`), so a task or robot from a plugin
-module is covered the same way as the shipped ones. The list of files of a task or robot is
+(enpire.plugins), so a task or robot from a plugin is covered the same way as the shipped ones;
+a declarative task (no class) by its yaml, enpire/world/declarative.py, enpire/world/quantities.py
+and its MJCF. The list of files of a task or robot is
 found once per process (its arena or model is built once, with the files it opens recorded);
 file contents are hashed again whenever a file's stat signature (inode, size, mtime, ctime)
 changes, so the loop's check every second costs a few `stat` calls. `judged_files(doc)` lists
@@ -48,8 +49,11 @@ _JUDGE = tuple(sorted(f"enpire/judge/{p.name}" for p in (PROJECT_ROOT / "enpire"
 DONE_SOURCES: tuple[str, ...] = (
     "enpire/world/verifier.py",
     *_JUDGE,
-    "enpire/agent/tree.py",
-    "enpire/world/tasks/base.py",
+    "enpire/world/task.py",
+    "enpire/world/quantities.py",
+    "enpire/world/declarative.py",
+    "enpire/world/task_factory.py",
+    "enpire/plugins.py",
     "enpire/world/scene.py",
     "enpire/world/reset.py",
     "enpire/world/rollout.py",
@@ -61,8 +65,9 @@ SAFETY_SOURCES: tuple[str, ...] = (
     "enpire/world/rollout.py",
     "enpire/world/station.py",
     "enpire/world/scene.py",
+    "enpire/world/robot_binding.py",
     "enpire/world/robots/base.py",
-    "enpire/control.py",
+    "enpire/world/estop.py",
 )
 # Opened while a model builds but not model files: a lazy import there must not change the list.
 CODE_SUFFIXES = frozenset({".py", ".pyc", ".pyo", ".so", ".pyd", ".pth"})
@@ -219,28 +224,65 @@ def _files_of_robot_class(cls: type) -> tuple[tuple[Path, ...], str]:
     return tuple(sorted(code_files([cls]) | opened)), error
 
 
-def task_files(name: str) -> tuple[tuple[Path, ...], str]:
-    """(files of the registered task `name`, '' or why they are incomplete)."""
-    from enpire.world.tasks.base import TASKS, load_tasks
+def task_files(name: str, mjcf_path: str | None = None) -> tuple[tuple[Path, ...], str]:
+    """(files of task `name`, '' or why they are incomplete): a registered task's classes, modules and
+    arena, or, for a declarative task (`mjcf_path`, as the spec resolved it), its MJCF and what it opens."""
+    from enpire import plugins
+    from enpire.world.task_factory import task_class
 
-    cls = TASKS.get(name) or load_tasks().get(name)
-    if cls is None:
+    if name not in plugins.names("tasks"):
+        if mjcf_path:
+            return _files_of_declarative_task(mjcf_path)
         return (), f"task {name!r} is not registered"
+    try:
+        cls = task_class(name)
+    except plugins.PluginError as error:
+        return (), str(error)
     return _files_of_task_class(cls)
+
+
+@functools.cache
+def _files_of_declarative_task(mjcf_path: str) -> tuple[tuple[Path, ...], str]:
+    """A task with no class: its MJCF and every file building the arena opens (includes, meshes)."""
+    from dm_control import mjcf
+
+    arena = Path(mjcf_path)
+    if not arena.is_file():
+        return (), f"task.mjcf {mjcf_path}: no such file"
+    opened, error = _opened_while(lambda: mjcf.from_path(str(arena)))
+    return tuple(sorted({arena, *opened})), error
 
 
 def robot_files(name: str) -> tuple[tuple[Path, ...], str]:
     """(files of the registered robot `name`, '' or why they are incomplete)."""
-    from enpire.world.robots import ROBOTS
+    from enpire import plugins
 
-    cls = ROBOTS.get(name)
-    if cls is None:
+    try:
+        cls = plugins.resolve("robots", name)
+    except KeyError:
         return (), f"robot {name!r} is not registered"
+    except plugins.PluginError as error:
+        return (), str(error)
     return _files_of_robot_class(cls)
 
 
-def _done_files(done: Any) -> tuple[list[Path], str]:
-    files, note = task_files(str(thaw(done).get("name")))
+def _verifier_files(kind: str) -> tuple[list[Path], str]:
+    """The module of the verifier class `done.verifier` names (the shipped one is in DONE_SOURCES too)."""
+    from enpire import plugins
+
+    try:
+        return sorted(code_files([plugins.resolve("verifiers", kind)])), ""
+    except KeyError:
+        return [], f"verifier {kind!r} is not registered"
+    except plugins.PluginError as error:
+        return [], str(error)
+
+
+def _done_files(done: Any, task: Any = None) -> tuple[list[Path], str]:
+    mjcf_path = (thaw(task) or {}).get("mjcf") if task is not None else None
+    files, note = task_files(str(thaw(done).get("name")), mjcf_path)
+    verifier, why = _verifier_files(str(thaw(done).get("verifier", "predicate")))
+    files, note = (*files, *verifier), "; ".join(n for n in (note, why) if n)
     return [*map(_path, DONE_SOURCES), *files], note
 
 
@@ -252,7 +294,7 @@ def _safety_files(robot: Any) -> tuple[list[Path], str]:
 def judged_files(doc: Any) -> dict[str, list[str]]:
     """{'done': labels, 'safety': labels}: every file the two fingerprints of a resolved spec cover."""
     doc = thaw(doc)
-    done, _ = _done_files(doc["done"])
+    done, _ = _done_files(doc["done"], doc.get("task"))
     safety, _ = _safety_files(doc["robot"])
     return {"done": sorted({_label(p) for p in done}), "safety": sorted({_label(p) for p in safety})}
 
@@ -262,7 +304,8 @@ def file_digests(doc: Any) -> dict[str, dict[str, str]]:
     `spec/judged_files.json`), so a refused resume can name the files that changed since."""
     doc = thaw(doc)
     out = {}
-    for kind, (files, _) in (("done", _done_files(doc["done"])), ("safety", _safety_files(doc["robot"]))):
+    kinds = (("done", _done_files(doc["done"], doc.get("task"))), ("safety", _safety_files(doc["robot"])))
+    for kind, (files, _) in kinds:
         out[kind] = {_label(p): _digest(p) for p in sorted({str(p): p for p in files}.values(), key=_label)}
     return out
 
@@ -274,9 +317,9 @@ def differing_files(recorded: dict[str, dict[str, str]], now: dict[str, dict[str
 
 
 # -- the fingerprints -------------------------------------------------------------------------
-def done_sha256(done: Any) -> str:
+def done_sha256(done: Any, task: Any = None) -> str:
     """The done criteria, the judge's code and the task (code + MJCF + assets) named by done.name."""
-    files, note = _done_files(done)
+    files, note = _done_files(done, task)
     return _sha(canonical_json(done) + _files_text(files) + (f"\n! {note}" if note else ""))
 
 

@@ -18,12 +18,28 @@ from omegaconf import DictConfig
 from enpire import CONFIG_DIR
 from enpire.spec import fingerprint
 from enpire.spec.compose import compose_partial, resolve
-from enpire.spec.errors import SpecError
+from enpire.spec.errors import Problem, SpecError
+from enpire.spec.extras import extras_problems
 from enpire.spec.model import ExperimentSpec, Fingerprints, build
 from enpire.spec.schemas import validate
 from enpire.spec.secrets import scrub, scrub_problems, scrubbed_paths, secret_values
 from enpire.spec.semantic import semantic_problems
 from enpire.spec.team import resolve_team
+
+
+def resolve_mjcf(doc: dict[str, Any], config_dir: Path | str) -> list[Problem]:
+    """`task.mjcf` relative to a config dir on the search path -> the absolute path every process uses."""
+    task = doc.get("task")
+    rel = task.get("mjcf") if isinstance(task, dict) else None
+    if not isinstance(rel, str) or not rel:
+        return []
+    from enpire.world.declarative import find_mjcf
+
+    try:
+        task["mjcf"] = str(find_mjcf(rel, config_dir))
+    except FileNotFoundError as error:
+        return [Problem("task.mjcf", rel, f"an MJCF file relative to a config directory ({error})")]
+    return []
 
 HYDRA_KEY = "hydra"
 log = logging.getLogger(__name__)
@@ -38,7 +54,9 @@ def check_document(doc: dict[str, Any]) -> None:
 
 
 def spec_from_config(cfg: DictConfig | dict[str, Any], overrides: tuple[str, ...] = (),
-                     config_dir: Path | str = CONFIG_DIR) -> ExperimentSpec:
+                     config_dir: Path | str = CONFIG_DIR, check_extras: bool = True) -> ExperimentSpec:
+    """The frozen spec of a composed config. `check_extras=False` (enpire.validate) accepts options whose
+    optional packages are not installed here: the config is valid, only this machine cannot run it."""
     try:
         doc = resolve(cfg) if isinstance(cfg, DictConfig) else dict(cfg)
     except SpecError as error:
@@ -46,6 +64,7 @@ def spec_from_config(cfg: DictConfig | dict[str, Any], overrides: tuple[str, ...
     doc.pop(HYDRA_KEY, None)
     doc, overrides = _scrubbed(doc, overrides)
     team_problems = resolve_team(doc, config_dir)  # team=[claude,search]: names -> agent configs
+    team_problems += resolve_mjcf(doc, config_dir)  # a declarative task's arena: an absolute path from here on
     try:
         check_document(doc)
     except SpecError as error:
@@ -54,8 +73,10 @@ def spec_from_config(cfg: DictConfig | dict[str, Any], overrides: tuple[str, ...
                                                         if not p.path.startswith(unknown)])) from None
     if team_problems:
         raise SpecError(scrub_problems(team_problems))
+    if check_extras and (missing := extras_problems(doc)):
+        raise SpecError(missing)
     prints = Fingerprints(
-        done_sha256=fingerprint.done_sha256(doc["done"]),
+        done_sha256=fingerprint.done_sha256(doc["done"], doc["task"]),
         safety_sha256=fingerprint.safety_sha256(doc["safety"], doc["robot"]),
         spec_sha256=fingerprint.spec_sha256(doc),
     )

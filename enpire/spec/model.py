@@ -27,6 +27,7 @@ class Quantity:
     high: float
     unit: str
     description: str = ""
+    source: FrozenDict | None = None  # `from:` of a quantity declared in yaml (enpire.world.quantities)
 
 
 @dataclass(frozen=True)
@@ -44,6 +45,11 @@ class TaskSpec:
     init: FrozenDict  # name -> Range
     reset: ResetSpec
     state_space: FrozenDict  # name -> Quantity
+    init_set: FrozenDict = field(default_factory=FrozenDict)  # init name -> `set:` target (world.declarative)
+    requires: tuple[str, ...] = ()  # robot capabilities the task needs ("gripper", "dof>=6")
+    options: FrozenDict = field(default_factory=FrozenDict)  # task-specific, checked by the plugin schema
+    mjcf: str | None = None  # arena of a declarative task (no Python class)
+    shaping: tuple[tuple[str, float], ...] = ()  # declarative shaping reward: (quantity, weight)
 
 
 @dataclass(frozen=True)
@@ -69,7 +75,7 @@ class RobotSpec:
     kind: str
     description: str
     dof: int
-    tasks: tuple[str, ...]
+    capabilities: tuple[str, ...]
     base_pos: tuple[float, float, float]
     reach_m: float
     actuator_force_range_nm: tuple[float, ...]
@@ -112,6 +118,7 @@ class DoneSpec:
     attempts: int
     min_success_rate: float
     window: int
+    verifier: str = "predicate"  # a verifier kind (enpire.plugins: verifiers)
 
 
 @dataclass(frozen=True)
@@ -168,6 +175,7 @@ class ExecutorSpec:
     max_restarts: int
     address: str | None = None  # executor=ray: cluster address; None starts a local Ray instance
     num_cpus_per_station: float = 1.0  # executor=ray: CPUs reserved per station actor
+    options: FrozenDict = field(default_factory=FrozenDict)  # the whole group (a plugin executor's own keys too)
 
 
 @dataclass(frozen=True)
@@ -240,6 +248,7 @@ class ExperimentSpec:
 
 
 _T = TypeVar("_T")
+_EXECUTOR_FIELDS = ("kind", "start_method", "trial_timeout_s", "max_restarts", "address", "num_cpus_per_station")
 _NUMBER = {"int": int, "float": float}
 
 
@@ -253,6 +262,10 @@ def _typed(cls: type[_T], values: dict[str, Any], **extra: Any) -> _T:
     args = {k: kinds[k](v) if kinds.get(k) and isinstance(v, int | float) and not isinstance(v, bool) else v
             for k, v in {**values, **extra}.items()}
     return cls(**args)
+
+
+def _executor_spec(e: dict[str, Any]) -> ExecutorSpec:
+    return _typed(ExecutorSpec, {k: v for k, v in e.items() if k in _EXECUTOR_FIELDS}, options=freeze(e))
 
 
 def _agent_spec(a: dict[str, Any]) -> AgentSpec:
@@ -269,12 +282,17 @@ def build(doc: dict[str, Any], fingerprints: Fingerprints, overrides: tuple[str,
         init=FrozenDict({n: Range(float(x["low"]), float(x["high"])) for n, x in t["init"].items()}),
         reset=_typed(ResetSpec, t["reset"]),
         state_space=FrozenDict({
-            n: Quantity(n, float(q["low"]), float(q["high"]), q["unit"], q.get("description", ""))
+            n: Quantity(n, float(q["low"]), float(q["high"]), q["unit"], q.get("description", ""),
+                        freeze(q["from"]) if q.get("from") else None)
             for n, q in t["state_space"].items()
         }),
+        init_set=FrozenDict({n: freeze(x["set"]) for n, x in t["init"].items() if x.get("set")}),
+        requires=tuple(t.get("requires") or ()), options=freeze(t.get("options") or {}), mjcf=t.get("mjcf"),
+        shaping=tuple((str(x["quantity"]), float(x["weight"])) for x in t.get("shaping") or ()),
     )
     robot = RobotSpec(
-        name=r["name"], kind=r["kind"], description=r["description"], dof=int(r["dof"]), tasks=tuple(r["tasks"]),
+        name=r["name"], kind=r["kind"], description=r["description"], dof=int(r["dof"]),
+        capabilities=tuple(r.get("capabilities") or ()),
         base_pos=tuple(float(x) for x in r["base_pos"]), reach_m=float(r["reach_m"]),  # type: ignore[arg-type]
         actuator_force_range_nm=tuple(float(x) for x in r["actuator_force_range_nm"]),
         gripper=_typed(GripperSpec, r["gripper"]), controller=_typed(ControllerSpec, r["controller"]),
@@ -291,6 +309,7 @@ def build(doc: dict[str, Any], fingerprints: Fingerprints, overrides: tuple[str,
         hold_s=float(d["predicate"]["hold_s"]), allow_safety_stop=bool(d["predicate"]["allow_safety_stop"]),
         time_limit_s=float(d["episode"]["time_limit_s"]), attempts=int(d["episode"]["attempts"]),
         min_success_rate=float(d["goal"]["min_success_rate"]), window=int(d["goal"]["window"]),
+        verifier=str(d.get("verifier", "predicate")),
     )
     policy = PolicySpec(
         kind=p["kind"], name=p["name"], action_mode=p["action_mode"],
@@ -301,7 +320,7 @@ def build(doc: dict[str, Any], fingerprints: Fingerprints, overrides: tuple[str,
     team = tuple(_agent_spec(m) for m in doc.get("team") or ()) or (agent,) * int(doc["agents"] or doc["fleet"])
     return ExperimentSpec(
         task=task, robot=robot, safety=safety, done=done, budget=_typed(BudgetSpec, b), agent=agent, team=team,
-        policy=policy, executor=_typed(ExecutorSpec, e), tracking=_typed(TrackingSpec, k),
+        policy=policy, executor=_executor_spec(e), tracking=_typed(TrackingSpec, k),
         fleet=int(doc["fleet"]), agents=len(team), seed=int(doc["seed"]),
         resume=doc.get("resume"), video=_typed(VideoSpec, v),
         session_name=doc["session"]["name"], session_notes=doc["session"]["notes"],

@@ -18,18 +18,21 @@ from referencing import Registry, Resource
 
 from enpire import SPECS_DIR
 from enpire.spec.errors import MISSING, Problem
+from enpire.spec.plugin_schemas import extend, plugin_schema_resources
 
 GROUPS = ("task", "robot", "safety", "done", "budget", "agent", "policy", "executor", "tracking")
 
 
 @cache
 def _registry(specs_dir: Path = SPECS_DIR) -> Registry:
+    """Every schema of specs/ (as plugins extend it: enpire.spec.plugin_schemas) and every plugin's own."""
     resources = []
     for path in sorted(specs_dir.glob("*.schema.json")):
-        contents = json.loads(path.read_text())
+        contents = extend(path.name.removesuffix(".schema.json"), json.loads(path.read_text()))
         resource = Resource.from_contents(contents)
         resources.append((contents["$id"], resource))
         resources.append((path.name, resource))
+    resources += [(uri, Resource.from_contents(contents)) for uri, contents in plugin_schema_resources()]
     return Registry().with_resources(resources)
 
 
@@ -44,7 +47,7 @@ def load_schema(name: str, specs_dir: Path = SPECS_DIR) -> dict[str, Any]:
 
 @cache
 def _validator(name: str, specs_dir: Path = SPECS_DIR) -> Draft202012Validator:
-    schema = load_schema(name, specs_dir)
+    schema = extend(name, load_schema(name, specs_dir))
     Draft202012Validator.check_schema(schema)
     return Draft202012Validator(
         schema, registry=_registry(specs_dir), format_checker=Draft202012Validator.FORMAT_CHECKER

@@ -7,10 +7,29 @@ from __future__ import annotations
 
 import itertools
 import math
+import operator
+import re
 from typing import Any
 
 from enpire.spec.errors import Problem
 from enpire.spec.policy_source import policy_source_problem
+
+_COMPARE = re.compile(r"^(dof|reach_m) *(>=|<=|==|>|<) *([0-9]+(?:\.[0-9]+)?)$")
+_OPS = {">=": operator.ge, "<=": operator.le, "==": operator.eq, ">": operator.gt, "<": operator.lt}
+
+
+def unmet_requirements(requires: list[str], robot: dict[str, Any]) -> list[str]:
+    """The entries of a task's `requires` that a robot document does not meet (capabilities by name,
+    `dof`/`reach_m` comparisons by value)."""
+    caps = set(robot.get("capabilities") or [])
+    out = []
+    for need in requires:
+        m = _COMPARE.match(need)
+        ok = _OPS[m.group(2)](float(robot[m.group(1)]), float(m.group(3))) if m else need in caps
+        if not ok:
+            out.append(need)
+    return out
+
 
 # Robot kinds with a station implementation: kind -> the class that drives such a robot. A robot
 # config may only name one of these; a kind without a station would silently run something else
@@ -19,11 +38,13 @@ STATION_KINDS: dict[str, str] = {"mujoco": "enpire.world.station.SimStation"}
 
 
 def _robot_task(doc: dict[str, Any]) -> list[Problem]:
-    task, robot = doc["task"]["name"], doc["robot"]
-    if task not in robot["tasks"]:
-        does = ", ".join(robot["tasks"])
+    task, robot = doc["task"], doc["robot"]
+    missing = unmet_requirements(task.get("requires") or [], robot)
+    if missing:
+        has = ", ".join([*(robot.get("capabilities") or []), f"dof={robot['dof']}", f"reach_m={robot['reach_m']}"])
         return [Problem("robot.name", robot["name"],
-                        f"a robot compatible with task '{task}' (robot '{robot['name']}' does: {does})")]
+                        f"a robot that meets the requires of task '{task['name']}' (missing: {', '.join(missing)}; "
+                        f"robot '{robot['name']}' has: {has})")]
     return []
 
 
@@ -147,6 +168,14 @@ def _executor(doc: dict[str, Any]) -> list[Problem]:
     return []
 
 
+def _verifier(doc: dict[str, Any]) -> list[Problem]:
+    from enpire import plugins
+
+    kind = doc["done"].get("verifier", "predicate")
+    known = plugins.names("verifiers")
+    return [] if kind in known else [Problem("done.verifier", kind, f"a registered verifier ({', '.join(known)})")]
+
+
 def _agent(doc: dict[str, Any]) -> list[Problem]:
     a = doc["agent"]
     if a["kind"] == "search" and a["min_std"] > a["init_std"]:
@@ -172,6 +201,7 @@ CHECKS = (
     (_policy, ("policy", "task")),
     (_executor, ("executor",)),
     (_agent, ("agent",)),
+    (_verifier, ("done",)),
 )
 
 

@@ -19,10 +19,11 @@ from omegaconf.errors import OmegaConfBaseException
 
 from enpire import CONFIG_DIR
 from enpire.spec.errors import Problem
+from enpire.spec.search_path import group_options, option_file
 
 
 def agent_options(config_dir: Path | str = CONFIG_DIR) -> list[str]:
-    return sorted(p.stem for p in (Path(config_dir) / "agent").glob("*.yaml"))
+    return group_options("agent", config_dir)
 
 
 def resolve_team(doc: dict[str, Any], config_dir: Path | str = CONFIG_DIR) -> list[Problem]:
@@ -40,8 +41,8 @@ def resolve_team(doc: dict[str, Any], config_dir: Path | str = CONFIG_DIR) -> li
         if isinstance(doc.get("agent"), dict) and member == doc["agent"].get("kind"):
             resolved.append(dict(doc["agent"]))
             continue
-        path = Path(config_dir) / "agent" / f"{member}.yaml"
-        if member not in options:
+        path = option_file("agent", member, config_dir)
+        if path is None:
             problems.append(Problem(f"team[{i}]", member, f"an option of config group 'agent' "
                                     f"(available: {', '.join(options)})"))
             resolved.append(member)

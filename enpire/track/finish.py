@@ -1,34 +1,58 @@
-"""End of a session: compute the summary figures, print them, and write them to MLflow.
+"""End of a session: the summary figures and what the session run is closed with (a SessionEnd).
 
-The printed summary and the session run's metrics come from the same dict, so they agree
-by construction (tests read both back and compare).
+The loop prints `SessionEnd.text` and hands the SessionEnd to its observers (the MLflow writer closes the
+run with it, enpire.track.observers). The printed summary and the session run's metrics come from the
+same dict, so they agree by construction (tests read both back and compare).
 """
 
 from __future__ import annotations
 
-import logging
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
-from enpire import summary as summary_mod
-from enpire.track.ballast import end_failed
+from enpire.track import summary as summary_mod
 from enpire.track.confidence import confirmed_best, counts, lower_bound
+from enpire.track.observers import SessionEnd
 from enpire.track.records import iteration_document
-from enpire.track.retry import disk_full_reason, is_disk_full
 
 if TYPE_CHECKING:
-    from enpire.loop import Session
+    from enpire.agent.team import Team
+    from enpire.agent.tree import IdeaTree
+    from enpire.fleet.budget import BudgetLedger
+    from enpire.fleet.executor import Executor
+    from enpire.fleet.trainer_slot import TrainerSlot
+    from enpire.spec.errors import IntegrityError
+    from enpire.spec.model import ExperimentSpec
 
-log = logging.getLogger(__name__)
+
+class FinishedSession(Protocol):
+    """What the summary reads of a session (enpire.loop.Session), read-only."""
+
+    spec: ExperimentSpec
+    context: Any  # enpire.loop.SessionContext: run_dir
+    session_id: str  # the MLflow run id of the session run ("" without one)
+    ledger: BudgetLedger
+    tree: IdeaTree
+    executor: Executor
+    team: Team
+    trainer: TrainerSlot
+    t0: float
+    loop_t0: float
+    loop_t1: float
+    stopped_by: str | None
+    crashes: int
+    executing_s: float
+    done_at: dict[str, float] | None
+    breach: IntegrityError | None
 
 
-def _trainer_busy(s: Session, used: dict[str, float]) -> float:
+def _trainer_busy(s: FinishedSession, used: dict[str, float]) -> float:
     """Wall seconds the trainer slot was busy (enpire.fleet.trainer_slot); the ledger's charge otherwise."""
     trainer = getattr(s, "trainer", None)
     return trainer.busy_seconds() if trainer is not None else used["trainer_seconds"]
 
 
-def confirmed_figures(s: Session) -> dict[str, Any]:
+def confirmed_figures(s: FinishedSession) -> dict[str, Any]:
     """The best candidate by confirmed success: the highest 95% Wilson lower bound among candidates with at
     least confidence.MIN_TRIALS pooled trials (never a 1/1), with its counts, and pass@1 beside pass@k with
     their lower bounds. pass@k pools the candidate's judged iterations (iteration rates over their trials)."""
@@ -51,7 +75,7 @@ def confirmed_figures(s: Session) -> dict[str, Any]:
     return out
 
 
-def session_summary(s: Session) -> dict[str, Any]:
+def session_summary(s: FinishedSession) -> dict[str, Any]:
     spec = s.spec
     used = s.ledger.totals()
     wall = max(time.monotonic() - s.t0, used["wall_clock_s"])  # a resumed session: every segment's wall clock
@@ -59,7 +83,7 @@ def session_summary(s: Session) -> dict[str, Any]:
     busy = s.executor.busy_seconds()
     mru = sum(busy) / (spec.fleet * loop_wall) if loop_wall else 0.0
     iterations = s.tree.iterations
-    run_id = s.tracker.run_id if s.tracker is not None else ""
+    run_id = s.session_id
     out: dict[str, Any] = {
         "session_id": run_id, "mlflow_run_id": run_id, "experiment": spec.experiment_name, "task": spec.task.name,
         "robot": spec.robot.name, "agent": spec.agent.kind, "fleet": spec.fleet, "agents": len(s.team.members),
@@ -95,34 +119,18 @@ def session_summary(s: Session) -> dict[str, Any]:
     return out
 
 
-def finish_session(s: Session, code: int) -> int:
+def session_end(s: FinishedSession, code: int) -> SessionEnd:
+    """The summary, its text and what the session run is closed with; the same dict gives the printed
+    summary and the run's metrics."""
     summary = session_summary(s)
-    text = summary_mod.render(summary)
-    if s.tracker is not None:
-        tags = {"enpire.stopped_by": summary["stopped_by"], "enpire.reached_done": str(summary["reached_done"]).lower(),
-                "enpire.best_candidate": summary["best_candidate"]}
-        if s.tree.done_key is not None:
-            tags["enpire.done_candidate"] = s.tree.done_key
-        if s.breach is not None:
-            tags["enpire.integrity_breach"] = s.breach.what
-        metrics = summary_mod.numeric(summary)
-        metrics.update({f"ledger.{k}": v for k, v in s.ledger.totals().items()})
-        tree = [iteration_document(it, it.index in s.tree.raised_best) for it in s.tree.iterations]
-        ballast = getattr(s, "ballast", None)
-        try:
-            s.tracker.close(metrics, len(s.tree.iterations), tags, tree, text,
-                            "FINISHED" if code == 0 else "FAILED")
-        except Exception as error:
-            code = code or 1
-            if is_disk_full(error) or "disk full" in summary["stopped_by"]:
-                # one clear line, and the run ended FAILED with the reason: the ballast frees the room to say so
-                reason = summary["stopped_by"] if "disk full" in summary["stopped_by"] else \
-                    f"error: output disk full ({disk_full_reason(error)})"
-                log.error("the output disk is full: %s; session run %s ended FAILED", reason, s.tracker.run_id)
-                end_failed(s.spec.tracking.uri, s.tracker.run_id, reason, ballast)
-            else:
-                log.exception("could not finish the MLflow run %s", s.tracker.run_id)
-        if ballast is not None:
-            ballast.release()
-    print(text, end="", flush=True)
-    return code
+    tags = {"enpire.stopped_by": summary["stopped_by"], "enpire.reached_done": str(summary["reached_done"]).lower(),
+            "enpire.best_candidate": summary["best_candidate"]}
+    if s.tree.done_key is not None:
+        tags["enpire.done_candidate"] = s.tree.done_key
+    if s.breach is not None:
+        tags["enpire.integrity_breach"] = s.breach.what
+    metrics = summary_mod.numeric(summary)
+    metrics.update({f"ledger.{k}": v for k, v in s.ledger.totals().items()})
+    tree = [iteration_document(it, it.index in s.tree.raised_best) for it in s.tree.iterations]
+    return SessionEnd(summary=summary, text=summary_mod.render(summary), metrics=metrics, tags=tags, idea_tree=tree,
+                      step=len(s.tree.iterations), status="FINISHED" if code == 0 else "FAILED")

@@ -3,7 +3,7 @@
 MLflow gets an iteration's trials only when the iteration closes (and then from a background
 thread), so a `kill -9` mid-iteration would lose every trial finished so far. The journal closes
 that gap: every finished trial, every accepted proposal, every closed iteration and every token
-/ trainer charge is appended and fsync'ed *as it happens* (`enpire.atomic.append_line_durable`).
+/ trainer charge is appended and fsync'ed *as it happens* (`enpire.track.atomic.append_line_durable`).
 A resume (`enpire.track.resume`) reads it back and reconciles it with MLflow, keyed by
 `trial_id` and iteration index, so nothing is lost and nothing is counted twice.
 
@@ -20,12 +20,11 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from enpire.atomic import append_line_durable, read_lines
-from enpire.world.api import SafetyEvent, TrialRecord
+from enpire.records import SafetyEvent, TrialRecord
+from enpire.track.atomic import append_line_durable, read_lines
 
 if TYPE_CHECKING:
-    from enpire.agent.api import IterationSummary
-    from enpire.agent.tree import Evaluation
+    from enpire.records import Evaluation, IterationSummary
 
 log = logging.getLogger(__name__)
 

@@ -12,9 +12,8 @@ import json
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from enpire.agent.api import IterationSummary
+from enpire.records import IterationSummary, TrialRecord
 from enpire.track.confidence import counts, lower_bound
-from enpire.world.api import TrialRecord
 
 MAX_PARAM_CHARS = 6000
 MAX_TAG_CHARS = 5000

@@ -13,6 +13,9 @@ Decisions (docs/reliability.md):
   the session run's last ledger metrics, and the wall clock already spent. Nothing is refunded.
 - Proposals accepted but not closed become open evaluations again with the trials they
   already have; trials in flight at the kill were never recorded and are run again.
+
+`open_tracking` hands the loop all of it as one value (Restored, on the returned Tracking); the
+loop applies it to its own state (enpire.loop.Session._restore) before it starts.
 """
 
 from __future__ import annotations
@@ -20,19 +23,18 @@ from __future__ import annotations
 import json
 import logging
 import tempfile
-import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from enpire.agent.api import IterationSummary
-from enpire.agent.tree import Evaluation
+from enpire.records import Evaluation, IterationSummary, TrialRecord
 from enpire.track.ballast import Ballast
 from enpire.track.journal import JOURNAL_NAME, Journal, record_from_doc
-from enpire.world.api import TrialRecord
+from enpire.track.observers import Tracking
 
 if TYPE_CHECKING:
-    from enpire.loop import Session
-    from enpire.track.writer import Tracker
+    from enpire.spec.model import ExperimentSpec
 
 log = logging.getLogger(__name__)
 
@@ -156,75 +158,59 @@ def _open_evaluation(p: dict[str, Any], records: list[TrialRecord]) -> Evaluatio
                       dispatched=dispatched, records=list(records))
 
 
-def restore(s: Session, ml: MlflowState, rec: Reconciled) -> None:
-    """Load the reconciled state into a fresh Session (before its loop starts)."""
-    ledger, tree = s.ledger, s.tree
-    ledger.clock = time.monotonic() - rec.wall  # wall clock already spent stays spent
-    for record, key in rec.records.values():
-        ledger.charge("trials", 1)
-        ledger.charge("robot_seconds", record.robot_seconds)
-        s.crashes += record.outcome == "crash"
-        if key and tree.add_record(key, record) and s.done_at is None:
-            s.done_at = {"time_to_done_s": rec.wall, "robot_s_to_done": ledger.used["robot_seconds"],
-                         "tokens_to_done": rec.tokens}
+@dataclass(frozen=True)
+class Restored:
+    """A killed session's state, reconciled: what the loop applies to its fresh state before it starts
+    (enpire.loop.Session._restore). Trials are charged once each, in the order they finished."""
+
+    wall_s: float  # session wall clock already spent (it stays spent)
+    trials: tuple[tuple[TrialRecord, str], ...]  # (record, candidate key) of every recorded trial
+    iterations: int  # iteration indices already charged (closed and open)
+    tokens: float
+    trainer_seconds: float
+    closed: tuple[tuple[IterationSummary, bool], ...]  # closed iterations in index order, with raised_best
+    open: tuple[Evaluation, ...]  # accepted proposals not closed, with the trials they already have
+    next_index: int
+
+
+def restored(ml: MlflowState, rec: Reconciled) -> Restored:
+    """The reconciled journal + MLflow state as a value for the loop."""
     indices = set(rec.closed) | set(rec.proposals)
-    ledger.charge("iterations", len(indices))
-    ledger.charge("tokens", rec.tokens)
-    ledger.charge("trainer_seconds", rec.trainer_seconds)
-    members = {m.name: m for m in s.team.members}
-    for index in sorted(rec.closed):
-        doc = rec.closed[index]
-        summary = summary_from_doc(doc)
-        tree._add(summary, summary.candidate_id)
-        if summary.candidate_id:
-            s.scheduler.seen[summary.candidate_id] = s.scheduler.seen.get(summary.candidate_id, -1) + 1
-        if doc.get("raised_best"):
-            tree.raised_best.add(index)
-            tree.best_rate = max(tree.best_rate, summary.candidate_success_rate)
-        member = members.get(summary.agent)
-        if member is not None:
-            member.agent.observe(summary)  # agents rebuild their memory the way they built it the first time
-    for index in sorted(set(rec.proposals) - set(rec.closed)):
-        ev = _open_evaluation(rec.proposals[index], rec.trials_of(index))
-        s.scheduler.add(ev)
-        member = members.get(ev.agent) or s.team.members[0]
-        ev.agent = member.name
-        member.outstanding += 1
-    s.next_index = max(indices, default=-1) + 1
+    closed = tuple((summary_from_doc(rec.closed[i]), bool(rec.closed[i].get("raised_best")))
+                   for i in sorted(rec.closed))
+    still_open = tuple(_open_evaluation(rec.proposals[i], rec.trials_of(i))
+                       for i in sorted(set(rec.proposals) - set(rec.closed)))
     log.info("resumed: %d iterations closed, %d open, %d trials, %d duplicates skipped, %d runs killed",
-             len(rec.closed), len(set(rec.proposals) - set(rec.closed)), len(rec.records), rec.duplicates,
-             len(ml.killed))
+             len(closed), len(still_open), len(rec.records), rec.duplicates, len(ml.killed))
+    return Restored(wall_s=rec.wall, trials=tuple(rec.records.values()), iterations=len(indices), tokens=rec.tokens,
+                    trainer_seconds=rec.trainer_seconds, closed=closed, open=still_open,
+                    next_index=max(indices, default=-1) + 1)
 
 
-def open_tracking(s: Session) -> Tracker:
-    """The session's Tracker and journal: a new session run, or (spec.resume) the reopened one with
-    its state restored into `s`."""
+def open_tracking(spec: ExperimentSpec, ctx: Any, clock: Callable[[], float]) -> Tracking:
+    """The session's Tracker and journal: a new session run, or (spec.resume) the reopened one with the state
+    to restore. `ctx`: the SessionContext (run_dir, sweep_id); `clock`: the session clock journal lines carry."""
     from enpire.track.writer import Tracker
 
-    spec, ctx = s.spec, s.context
     name = spec.session_name or Path(ctx.run_dir).name
     if spec.resume is None:
         path = journal_path(ctx.run_dir)
         tracker = Tracker(spec, name, ctx.sweep_id, {"enpire.run_dir": ctx.run_dir, "enpire.journal": str(path)})
-        s.journal = Journal(path, s.ledger.elapsed)
-    else:
-        tracker = Tracker(spec, name, ctx.sweep_id, {}, resume_run_id=spec.resume)
-        ml = MlflowState(tracker.client, spec.resume)
-        tags = ml.run.data.tags
-        path = Path(tags.get("enpire.journal") or journal_path(tags.get("enpire.run_dir", ctx.run_dir)))
-        journal = Journal(path, s.ledger.elapsed)
-        rec = Reconciled(ml, journal.read())
-        restore(s, ml, rec)
-        for index in rec.unlogged:  # closed before the kill, never reached MLflow
-            tracker.log_iteration(summary_from_doc(rec.closed[index]), rec.trials_of(index),
-                                  bool(rec.closed[index].get("raised_best")))
-        n = rec.resumes + 1
-        tracker.client.set_tag(tracker.run_id, "enpire.resumed", str(n))
-        tracker.client.set_tag(tracker.run_id, f"enpire.resume_{n}.run_dir", ctx.run_dir)
-        tracker.client.set_tag(tracker.run_id, f"enpire.resume_{n}.recovered_from_journal", str(len(rec.unlogged)))
-        tracker.client.set_tag(tracker.run_id, f"enpire.resume_{n}.killed_runs", str(len(ml.killed)))
-        s.journal = journal
-        journal.resumed(n)
-    s.ledger.on_charge = s.journal.charge  # after the restore: restored charges are not journalled twice
-    s.ballast = Ballast(spec.tracking.uri, tracker.run_id)  # room to end the run FAILED if the disk fills
-    return tracker
+        return Tracking(tracker, Journal(path, clock), Ballast(spec.tracking.uri, tracker.run_id))
+    tracker = Tracker(spec, name, ctx.sweep_id, {}, resume_run_id=spec.resume)
+    ml = MlflowState(tracker.client, spec.resume)
+    tags = ml.run.data.tags
+    path = Path(tags.get("enpire.journal") or journal_path(tags.get("enpire.run_dir", ctx.run_dir)))
+    journal = Journal(path, clock)
+    rec = Reconciled(ml, journal.read())
+    state = restored(ml, rec)
+    for index in rec.unlogged:  # closed before the kill, never reached MLflow
+        tracker.log_iteration(summary_from_doc(rec.closed[index]), rec.trials_of(index),
+                              bool(rec.closed[index].get("raised_best")))
+    n = rec.resumes + 1
+    tracker.client.set_tag(tracker.run_id, "enpire.resumed", str(n))
+    tracker.client.set_tag(tracker.run_id, f"enpire.resume_{n}.run_dir", ctx.run_dir)
+    tracker.client.set_tag(tracker.run_id, f"enpire.resume_{n}.recovered_from_journal", str(len(rec.unlogged)))
+    tracker.client.set_tag(tracker.run_id, f"enpire.resume_{n}.killed_runs", str(len(ml.killed)))
+    # the ballast: room to end the run FAILED if the disk fills
+    return Tracking(tracker, journal, Ballast(spec.tracking.uri, tracker.run_id), restored=state, resumes=n)

@@ -12,9 +12,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from enpire.agent.api import IterationSummary
+from enpire.records import IterationSummary, TrialRecord
 from enpire.track.confidence import Confirmed, best_of, counts
-from enpire.world.api import TrialRecord
 
 TRIAL_METRIC = "trial/success"
 Row = tuple[str, float, int, int]  # (key, value, timestamp ms, step)

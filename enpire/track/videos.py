@@ -39,9 +39,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from enpire.atomic import append_line_durable, read_lines
+from enpire.records import TrialRecord
 from enpire.spec.model import ExperimentSpec
-from enpire.world.api import TrialRecord
+from enpire.track.atomic import append_line_durable, read_lines
 from enpire.world.replay import ReplayRenderer
 
 log = logging.getLogger(__name__)

@@ -13,15 +13,18 @@ so far) so a resume can restore the ledger, one step per trial (enpire.track.ste
 
 Writes happen on ONE background thread that flushes every `tracking.flush_every_s`, so the loop
 never waits on SQLite; `close` queues the session's last writes behind everything else and waits
-for that thread (nothing else ever takes from the queue). Videos (enpire.track.videos): the
-writer picks the trials an iteration shows, deletes every other replay at once and, by default,
-queues the shown ones for a detached renderer started after the last write, so the summary does
-not wait on software rendering.
+for that thread (nothing else ever takes from the queue). A flush takes everything queued: with an SQL
+store, the iterations and metric rows among it go in one transaction (enpire.track.batch, one commit and
+one fsync for a whole flush, the run-by-run client calls cost ~50 ms an iteration); other stores, and a
+run opened before its iteration closed (training), are written run by run through the client.
+
+Videos (enpire.track.videos): the writer picks the trials an iteration shows, deletes every other replay
+at once and, by default, queues the shown ones for a detached renderer started after the last write, so
+the summary does not wait on software rendering.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import queue
 import subprocess
@@ -33,20 +36,21 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from enpire.agent.api import IterationSummary
+from enpire.records import IterationSummary, TrialRecord
 from enpire.spec.model import ExperimentSpec
-from enpire.track import records
+from enpire.track import iteration_run, records
 from enpire.track import videos as vids
-from enpire.track.retry import RETRY_WINDOW_S, disk_full_reason, is_disk_full, with_retry
+from enpire.track.batch import NewRun, Row, SqlBatch, new_run_id
+from enpire.track.retry import RETRY_WINDOW_S, disk_full_reason, is_disk_full, is_transient, with_retry
 from enpire.track.source import source_tags
 from enpire.track.steps import TrialSteps
 from enpire.track.store_init import ensure_store
 from enpire.track.videos import IterationVideos, PendingVideo, PendingVideos
-from enpire.world.api import TrialRecord
 
 log = logging.getLogger(__name__)
 
 CLOSE_WAIT_S = (RETRY_WINDOW_S + 60.0) * 2  # close() waits this long for the writer (it may wait out outages)
+BATCH_MAX = 200  # iterations in one transaction at most (a backlog after an outage goes in several)
 
 
 def _now_ms() -> int:
@@ -62,6 +66,33 @@ def wall_ms(monotonic: float | None) -> int | None:
 
 def _chunks(items: list[Any], size: int) -> list[list[Any]]:
     return [items[i:i + size] for i in range(0, len(items), size)] or [[]]
+
+
+class _IterationWrite:
+    """An iteration queued for MLflow. Called, it is written on its own through the client
+    (`Tracker._write_iteration`); `_drain` writes it with the others queued in one transaction instead
+    when the store allows (`Tracker._write_group`)."""
+
+    def __init__(self, tracker: Tracker, it: IterationSummary, trials: list[TrialRecord], raised_best: bool,
+                 ended_ms: int, shown: list[TrialRecord], transcript: list[dict] | None,
+                 started_ms: int | None) -> None:
+        self.tracker, self.it, self.trials, self.raised_best = tracker, it, trials, raised_best
+        self.ended_ms, self.shown, self.transcript, self.started_ms = ended_ms, shown, transcript, started_ms
+        self.run_id: str | None = None  # chosen when first written in a batch: a retried transaction reuses it
+
+    def __call__(self) -> None:
+        self.tracker._write_iteration(self.it, self.trials, self.raised_best, self.ended_ms, self.shown,
+                                      self.transcript, self.started_ms)
+
+
+class _MetricRows:
+    """Metric rows of an existing run (the session run) queued for MLflow; batchable like _IterationWrite."""
+
+    def __init__(self, tracker: Tracker, run_id: str, rows: list[Row]) -> None:
+        self.tracker, self.run_id, self.rows = tracker, run_id, rows
+
+    def __call__(self) -> None:
+        self.tracker._write_metric_rows(self.run_id, self.rows)
 
 
 class Tracker:
@@ -115,6 +146,7 @@ class Tracker:
         self.renderer_pid: int | None = None  # the detached renderer started by close()
         self._final_errors: list[BaseException] = []
         self.steps = TrialSteps()  # session metrics trial/*: one step per trial
+        self.batch = SqlBatch.for_client(self.client, self.experiment_id)  # None: write run by run (enpire.track.batch)
         if resume_run_id:  # a resumed session goes on numbering its trials where the last segment stopped
             self.steps.restore(self.client, self.run_id)
         self._thread = threading.Thread(target=self._loop, name="enpire-mlflow", daemon=True)
@@ -159,24 +191,102 @@ class Tracker:
             self.videos.close()  # GL contexts belong to the thread that made them
 
     def _drain(self) -> None:
+        """Write whatever is queued, in order: runs of batchable records (iterations, metric rows) go in one
+        transaction each (at most BATCH_MAX iterations), any other op on its own."""
         while True:
-            try:
-                op = self._queue.get_nowait()
-            except queue.Empty:
+            ops: list[Callable[[], None]] = []
+            while True:
+                try:
+                    ops.append(self._queue.get_nowait())
+                except queue.Empty:
+                    break
+            if not ops:
                 return
+            group: list[Callable[[], None]] = []
+            iterations = 0
+            for op in ops:
+                if self._batchable(op):
+                    group.append(op)
+                    iterations += isinstance(op, _IterationWrite)
+                    if iterations >= BATCH_MAX:
+                        self._write_group(group)
+                        group, iterations = [], 0
+                    continue
+                if group:
+                    self._write_group(group)
+                    group, iterations = [], 0
+                self._run(op)
+            if group:
+                self._write_group(group)
+
+    def _batchable(self, op: Callable[[], None]) -> bool:
+        if self.batch is None:
+            return False
+        if isinstance(op, _IterationWrite):
+            return op.it.index not in self.open_runs  # a run opened for training is filled by the client
+        return isinstance(op, _MetricRows)
+
+    def _run(self, op: Callable[[], None]) -> None:
+        try:
+            with_retry(op, self.write_stats)  # a locked/unreachable store: wait and retry, in order
+        except Exception as error:  # keep writing the rest; surfaced at close()
+            self._failed(error, bool(getattr(op, "enpire_final", False)))
+
+    def _failed(self, error: BaseException, final: bool = False) -> None:
+        self._errors.append(error)
+        if final:
+            self._final_errors.append(error)
+        if self.fatal is not None:  # already said once, clearly: no traceback per later write
+            log.debug("MLflow write failed after %s: %s", self.fatal, str(error).splitlines()[0][:200])
+        elif is_disk_full(error):
+            self.fatal = f"output disk full: MLflow write failed ({disk_full_reason(error)})"
+            log.error("%s; the session stops, later writes are dropped", self.fatal)
+        else:
+            log.exception("MLflow write failed")
+
+    def _write_group(self, group: list[Callable[[], None]]) -> None:
+        """Iterations and metric rows in one transaction (enpire.track.batch): artifacts first, then every
+        run at once, FINISHED/FAILED. A store that refuses the batch for another reason than an outage or
+        a full disk gets the same records one by one, so the client says what is wrong with which."""
+        batch = self.batch
+        assert batch is not None
+        its = [op for op in group if isinstance(op, _IterationWrite)]
+        rows: dict[str, list[Row]] = {}
+        try:
+            for op in group:
+                if isinstance(op, _MetricRows):
+                    rows.setdefault(op.run_id, []).extend((k, records.rounded(v), t, s) for k, v, t, s in op.rows)
+            planned = [self._prepare(op) for op in its]
+            with_retry(lambda: batch.commit([run for run, _, _ in planned], rows), self.write_stats)
+        except Exception as error:
+            if is_transient(error) or is_disk_full(error) or self.fatal is not None:
+                self._failed(error)
+                return
+            log.warning("batched MLflow write of %d iterations failed (%s); writing them one by one", len(its),
+                        str(error).splitlines()[0][:200] if str(error) else type(error).__name__)
+            batch.discard_artifacts(op.run_id for op in its if op.run_id)
+            for op in group:
+                self._run(op)
+            return
+        for op, (run, shown, queue_videos) in zip(its, planned, strict=True):
             try:
-                with_retry(op, self.write_stats)  # a locked/unreachable store: wait and retry, in order
-            except Exception as error:  # keep writing the rest; surfaced at close()
-                self._errors.append(error)
-                if getattr(op, "enpire_final", False):
-                    self._final_errors.append(error)
-                if self.fatal is not None:  # already said once, clearly: no traceback per later write
-                    log.debug("MLflow write failed after %s: %s", self.fatal, str(error).splitlines()[0][:200])
-                elif is_disk_full(error):
-                    self.fatal = f"output disk full: MLflow write failed ({disk_full_reason(error)})"
-                    log.error("%s; the session stops, later writes are dropped", self.fatal)
-                else:
-                    log.exception("MLflow write failed")
+                self._closed(op.it.index, run.run_id, op.trials, shown, queue_videos)
+            except Exception as error:  # its videos could not be queued; the iteration itself is in
+                self._failed(error)
+
+    def _prepare(self, op: _IterationWrite) -> tuple[NewRun, list[TrialRecord], bool]:
+        """The run `op` becomes, its artifacts already in place; with the trials it shows, and whether their
+        videos are queued."""
+        assert self.batch is not None
+        it = op.it
+        tags, shown, queue_videos = self._plan(it, op.raised_best, op.shown)
+        op.run_id = op.run_id or new_run_id()
+        self.batch.write_artifacts(op.run_id, lambda folder: self._fill(folder, it, op.trials, op.raised_best,
+                                                                        op.transcript, shown, queue_videos))
+        run = NewRun(op.run_id, tags["mlflow.runName"], op.started_ms or op.ended_ms, op.ended_ms,
+                     iteration_run.status(it), tags, iteration_run.params(it),
+                     iteration_run.metric_rows(it, op.trials, op.ended_ms))
+        return run, shown, queue_videos
 
     def log_iteration(self, it: IterationSummary, trials: list[TrialRecord], raised_best: bool, *,
                       transcript: list[dict] | None = None, done: bool | None = None,
@@ -197,10 +307,9 @@ class Tracker:
         vids.discard(trials, keep={r.trial_id for r in shown})
         transcript = list(transcript) if transcript else None
         steps = self.steps.rows(it, trials, ended_ms)
-        self._queue.put(lambda: self._write_iteration(it, trials, raised_best, ended_ms, shown, transcript,
-                                                      started_ms))
+        self._queue.put(_IterationWrite(self, it, trials, raised_best, ended_ms, shown, transcript, started_ms))
         if steps:
-            self._queue.put(lambda: self._write_metric_rows(self.run_id, steps))
+            self._queue.put(_MetricRows(self, self.run_id, steps))
 
     def _shown(self, it: IterationSummary, trials: list[TrialRecord], done: bool | None) -> list[TrialRecord]:
         if self.render_mode == "off":
@@ -224,7 +333,7 @@ class Tracker:
 
     def log_session_metrics(self, metrics: dict[str, float], step: int) -> None:
         stamp = _now_ms()
-        self._queue.put(lambda: self._write_metrics(self.run_id, metrics, step, stamp))
+        self._queue.put(_MetricRows(self, self.run_id, [(k, v, stamp, step) for k, v in sorted(metrics.items())]))
 
     def _write_metrics(self, run_id: str, metrics: dict[str, float], step: int, stamp: int) -> None:
         self._write_metric_rows(run_id, [(k, v, stamp, step) for k, v in sorted(metrics.items())])
@@ -240,60 +349,55 @@ class Tracker:
     def _write_iteration(self, it: IterationSummary, trials: list[TrialRecord], raised_best: bool,
                          ended_ms: int | None = None, shown: list[TrialRecord] | None = None,
                          transcript: list[dict] | None = None, started_ms: int | None = None) -> None:
-        from mlflow.entities import Param, RunTag
+        """One iteration through the client, run by run: for stores SqlBatch does not write, a run opened
+        before the iteration closed (open_iteration_run), and a batch the store refused."""
+        from mlflow.entities import Metric, Param, RunTag
 
-        shown = [r for r in shown or () if r.replay and Path(r.replay).is_file()]
-        queue_videos = bool(shown) and self.render_mode != "inline"
-        tags = records.iteration_tags(it, raised_best, self.sweep)
-        tags["mlflow.parentRunId"] = self.run_id
-        tags["mlflow.loggedArtifacts"] = records.logged_tables_tag()  # trials_table.json shows as a table
-        tags.update(source_tags())
-        if queue_videos:
-            tags[vids.TAG] = "pending"
+        ended_ms = ended_ms or _now_ms()
+        tags, shown, queue_videos = self._plan(it, raised_best, shown)
         run_id = self.open_runs.get(it.index)  # bc: opened before its training (open_iteration_run)
+        opened = run_id is not None
         if run_id is None:
-            run_id = self.client.create_run(self.experiment_id, start_time=started_ms or ended_ms or _now_ms(),
-                                            tags=tags, run_name=f"iter-{it.index:04d}").info.run_id
+            run_id = self.client.create_run(self.experiment_id, start_time=started_ms or ended_ms, tags=tags,
+                                            run_name=tags["mlflow.runName"]).info.run_id
             self.open_runs[it.index] = run_id  # a retried write (store locked) fills the same run
-        params = [Param(f"candidate.{k}", str(v)) for k, v in sorted(it.candidate.get("params", {}).items())]
-        self.client.log_batch(run_id, params=params[:100],
-                              tags=[RunTag("enpire.session", self.run_id), *(RunTag(k, v) for k, v in tags.items())])
-        self._write_metrics(run_id, records.iteration_metrics(it, trials), it.index, ended_ms or _now_ms())
+        metrics = [Metric(*row) for row in iteration_run.metric_rows(it, trials, ended_ms)]
+        self.client.log_batch(run_id, metrics=metrics, params=[Param(k, v) for k, v in iteration_run.params(it)],
+                              tags=[RunTag(k, v) for k, v in tags.items()] if opened else [])
         with tempfile.TemporaryDirectory() as tmp:
-            folder = Path(tmp)
-            (folder / "candidate.json").write_text(json.dumps(it.candidate, indent=2, sort_keys=True))
-            if it.candidate.get("kind") == "code" and it.candidate.get("source"):
-                (folder / "candidate.py").write_text(str(it.candidate["source"]))
-            (folder / "iteration.json").write_text(
-                json.dumps(records.iteration_document(it, raised_best), indent=2, default=str))
-            if transcript:
-                (folder / "agent").mkdir()
-                (folder / "agent" / "transcript.json").write_text(json.dumps(transcript, indent=2, default=str))
-            rows = []
-            videos = folder / "videos"
-            rendered: dict[str, str] = {}
-            if shown and not queue_videos:  # video.render=inline
-                for record in shown:
-                    name, _ = self.videos.render_one(record.trial_id, str(record.replay), videos)
-                    if name is not None:
-                        rendered[record.trial_id] = name
-            for record in trials:
-                video_artifact = f"videos/{rendered[record.trial_id]}" if record.trial_id in rendered else None
-                if video_artifact is None and record.video and Path(record.video).is_file():
-                    videos.mkdir(exist_ok=True)
-                    target = videos / f"{record.trial_id}.mp4"
-                    target.write_bytes(Path(record.video).read_bytes())
-                    video_artifact = f"videos/{target.name}"
-                rows.append(json.dumps(records.trial_row(record, it.candidate_id, video_artifact), default=str))
-            (folder / "trials.jsonl").write_text("\n".join(rows) + ("\n" if rows else ""))
-            (folder / records.TABLE_FILE).write_text(json.dumps(records.trial_table(trials, it.candidate_id),
-                                                                default=str))
-            self.client.log_artifacts(run_id, str(folder))
+            self._fill(Path(tmp), it, trials, raised_best, transcript, shown, queue_videos)
+            self.client.log_artifacts(run_id, tmp)
         if queue_videos:
             self._queue_videos(it.index, run_id, shown)
-        self.client.set_terminated(run_id, "FINISHED" if it.decision != "crash" else "FAILED",
-                                   end_time=ended_ms or _now_ms())
-        self.open_runs.pop(it.index, None)
+        self.client.set_terminated(run_id, iteration_run.status(it), end_time=ended_ms)
+        self._closed(it.index, run_id, trials, shown, queue_videos, videos_queued=True)
+
+    def _plan(self, it: IterationSummary, raised_best: bool, shown: list[TrialRecord] | None
+              ) -> tuple[dict[str, str], list[TrialRecord], bool]:
+        """The iteration run's tags, the trials it shows (those whose replay is still there) and whether their
+        videos are queued (video.render other than inline)."""
+        shown = [r for r in shown or () if r.replay and Path(r.replay).is_file()]
+        queue_videos = bool(shown) and self.render_mode != "inline"
+        return iteration_run.tags(it, raised_best, self.sweep, self.run_id, queue_videos), shown, queue_videos
+
+    def _fill(self, folder: Path, it: IterationSummary, trials: list[TrialRecord], raised_best: bool,
+              transcript: list[dict] | None, shown: list[TrialRecord], queue_videos: bool) -> None:
+        """The iteration run's artifacts into `folder`; video.render=inline renders the shown trials here."""
+        rendered: dict[str, str] = {}
+        if shown and not queue_videos:  # video.render=inline
+            for record in shown:
+                name, _ = self.videos.render_one(record.trial_id, str(record.replay), folder / "videos")
+                if name is not None:
+                    rendered[record.trial_id] = name
+        iteration_run.write_files(folder, it, trials, raised_best, transcript, rendered)
+
+    def _closed(self, index: int, run_id: str, trials: list[TrialRecord], shown: list[TrialRecord],
+                queue_videos: bool, videos_queued: bool = False) -> None:
+        """After iteration `index` is in MLflow as `run_id`: queue its videos (unless done already), count
+        what it shows, delete the replays nobody will render."""
+        if queue_videos and not videos_queued:
+            self._queue_videos(index, run_id, shown)
+        self.open_runs.pop(index, None)
         self.shown_count += len(shown)
         vids.discard(trials, keep={r.trial_id for r in shown} if queue_videos else frozenset())
 

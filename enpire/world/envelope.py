@@ -28,8 +28,8 @@ import math
 import mujoco
 import numpy as np
 
+from enpire.records import SafetyEvent
 from enpire.spec.model import SafetySpec
-from enpire.world.api import SafetyEvent
 
 STOP_DAMPING = 2.0  # N·m·s/rad, joint damping of the safe stop
 # The most constraint rows one contact has (a pyramidal cone of condim 6 has 2 * (6 - 1)); its normal

@@ -23,9 +23,9 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
+from enpire import plugins
 from enpire.spec import load_spec
 from enpire.world.station import SimStation
-from enpire.world.tasks.base import load_tasks
 
 
 def env_id(task: str) -> str:
@@ -90,7 +90,7 @@ class EnpireEnv(gym.Env):
 
 def register_all() -> list[str]:
     ids = []
-    for name in sorted(load_tasks()):
+    for name in plugins.names("tasks"):
         eid = env_id(name)
         if eid not in gym.registry:
             gym.register(id=eid, entry_point="enpire.world.gym_env:EnpireEnv", kwargs={"task": name})

@@ -10,6 +10,7 @@ import numpy as np
 
 from enpire.spec.model import ExperimentSpec
 from enpire.world.controller import Controller
+from enpire.world.declarative import apply_init
 from enpire.world.envelope import Envelope
 from enpire.world.scene import Scene
 
@@ -49,6 +50,7 @@ def reset_once(spec: ExperimentSpec, scene: Scene, hold: Controller, envelope: E
     init, noise = sample_init(spec, rng, r.dof)
     d.qpos[r.qpos_adr] = np.asarray(r.builder.home_qpos) + noise
     d.qpos[r.grip_qpos_adr] = m.qpos0[r.grip_qpos_adr]
+    apply_init(scene.physics, scene.task.spec.init_set, init)  # the yaml's `set:` targets, then the task's own code
     scene.task.initialize(scene.physics, init, rng)
     mujoco.mj_forward(m, d)
     nsub = spec.physics_steps_per_control

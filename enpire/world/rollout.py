@@ -19,22 +19,23 @@ import math
 import time
 import traceback
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import mujoco
 import numpy as np
 
-from enpire.control import estop_stop
-from enpire.policy.api import Policy
-from enpire.world.api import TrialRecord
+from enpire.records import TrialRecord
+from enpire.world.api import AttemptFeedback, Policy
+from enpire.world.estop import estop_stop
 from enpire.world.recording import TrajectoryRecorder, VideoRecorder
 from enpire.world.replay import ReplayRecorder
-from enpire.world.tasks.base import Task
+from enpire.world.task import Task
 
 if TYPE_CHECKING:
+    from enpire.records import SafetyEvent
     from enpire.spec.model import ExperimentSpec
-    from enpire.world.station import SimStation
-    from enpire.world.tasks.base import TaskPhysics
+    from enpire.world.task import TaskPhysics
+    from enpire.world.verifier import Verifier
 
 log = logging.getLogger(__name__)
 
@@ -126,7 +127,26 @@ class EarlyStop:
         return len(a) != len(anchor)
 
 
-def run_attempts(st: SimStation, policy: Policy, rec: TrialRecord, video: VideoRecorder | ReplayRecorder | None,
+class Drivable(Protocol):
+    """What run_attempts drives: enpire.world.station.SimStation (a protocol, so this module does not import
+    the station that imports it)."""
+
+    spec: ExperimentSpec
+    scene: Any  # enpire.world.scene.Scene: task, physics, data
+    _verifier: Verifier
+    _dt: float
+
+    @property
+    def action_size(self) -> int: ...
+
+    def observe(self) -> dict[str, np.ndarray]: ...
+
+    def step(self, action: np.ndarray, step: int) -> tuple[int, SafetyEvent | None]: ...
+
+    def feedback(self, attempt: int, reason: str, quantities: dict[str, float]) -> AttemptFeedback: ...
+
+
+def run_attempts(st: Drivable, policy: Policy, rec: TrialRecord, video: VideoRecorder | ReplayRecorder | None,
                  traj: TrajectoryRecorder | None) -> None:
     spec, task, physics, ver = st.spec, st.scene.task, st.scene.physics, st._verifier
     dt, shape = st._dt, (st.action_size,)

@@ -17,13 +17,14 @@ from pathlib import Path
 import mujoco
 import numpy as np
 
-from enpire.control import estop_flag
-from enpire.policy.api import AttemptFeedback, Policy
+from enpire import plugins
+from enpire.records import Candidate, SafetyEvent, TrialRecord, TrialRequest
 from enpire.spec.fingerprint import done_sha256
 from enpire.spec.model import ExperimentSpec
-from enpire.world.api import SafetyEvent, TrialRecord, TrialRequest
+from enpire.world.api import AttemptFeedback, Policy
 from enpire.world.controller import Controller
 from enpire.world.envelope import Envelope
+from enpire.world.estop import estop_flag
 from enpire.world.recording import TrajectoryRecorder, VideoRecorder
 from enpire.world.replay import ReplayRecorder
 from enpire.world.reset import verified_reset
@@ -33,6 +34,7 @@ from enpire.world.verifier import Verifier
 
 log = logging.getLogger(__name__)
 StepHook = Callable[[mujoco.MjModel, mujoco.MjData], None]
+PolicyFactory = Callable[[ExperimentSpec, Candidate], Policy]
 
 
 class PolicyCrash(Exception):
@@ -40,7 +42,8 @@ class PolicyCrash(Exception):
 
 
 class SimStation:
-    def __init__(self, spec: ExperimentSpec, index: int = 0, step_hook: StepHook | None = None) -> None:
+    def __init__(self, spec: ExperimentSpec, index: int = 0, step_hook: StepHook | None = None,
+                 policy_factory: PolicyFactory | None = None) -> None:
         self.spec = spec
         self.index = index
         self.scene = build_scene(spec)
@@ -48,10 +51,12 @@ class SimStation:
         self._hold = Controller(spec.robot.controller, "cartesian", m, r)
         self._ctl = Controller(spec.robot.controller, spec.policy.action_mode, m, r)
         self._envelope = Envelope(spec.safety, m, r)
-        done_doc = spec.resolved["done"]
-        self._verifier = Verifier(spec.done, self.scene.physics.quantity, spec.fingerprints.done_sha256,
-                                  lambda: done_sha256(done_doc))
+        done_doc, task_doc = spec.resolved["done"], spec.resolved["task"]
+        verifier = plugins.resolve("verifiers", spec.done.verifier)  # the frozen judge: 'predicate' unless a plugin's
+        self._verifier: Verifier = verifier(spec.done, self.scene.physics.quantity, spec.fingerprints.done_sha256,
+                                  lambda: done_sha256(done_doc, task_doc))
         self._step_hook = step_hook
+        self._policy_factory = policy_factory  # candidate -> Policy (enpire.fleet.stations wires enpire.policy's)
         self._failed_resets = 0
         self._faulty = False
         self._nsub = spec.physics_steps_per_control
@@ -63,7 +68,7 @@ class SimStation:
         self._grip_key: float | None = None
         self._grip_cmd = r.builder.grip_ctrl(0.0)
         self._grip_nan = np.full(len(r.grip_act), np.nan)
-        self._estop = estop_flag()  # read at every control step by run_attempts (enpire.control)
+        self._estop = estop_flag()  # read at every control step by run_attempts (enpire.world.estop)
         # Hoisted for step() and observe(): MjData's arrays never move, so views made once stay current.
         d, p = self.scene.data, self.scene.physics
         self._model, self._data, self._physics = m, d, p
@@ -153,9 +158,10 @@ class SimStation:
             return rec
         try:
             if policy is None:
-                from enpire.policy.factory import make_policy
-
-                policy = make_policy(self.spec, request.candidate)
+                if self._policy_factory is None:
+                    raise RuntimeError("SimStation: no policy given and no policy_factory "
+                                       "(build stations with enpire.fleet.stations.make_station)")
+                policy = self._policy_factory(self.spec, request.candidate)
         except Exception:
             rec.outcome, rec.error = "crash", traceback.format_exc()
             rec.wall_s = time.perf_counter() - t0
@@ -189,7 +195,3 @@ class SimStation:
 
     def feedback(self, attempt: int, reason: str, quantities: dict[str, float]) -> AttemptFeedback:
         return AttemptFeedback(attempt=attempt, reason=reason, quantities=dict(quantities))
-
-
-def make_station(spec: ExperimentSpec, index: int = 0) -> SimStation:
-    return SimStation(spec, index)

@@ -7,11 +7,11 @@ from typing import Any
 
 import pytest
 
-from enpire.agent.api import IterationSummary
 from enpire.agent.claude import ClaudeAgent
 from enpire.agent.claude_prompt import TOOL_NAME
 from enpire.agent.errors import TokenBudgetSpent
 from enpire.agent.proposal import proposal_problems, proposal_schema
+from enpire.records import IterationSummary
 from enpire.spec import ExperimentSpec
 from enpire.spec.frozen import freeze, thaw
 from tests.agent.fake_anthropic import FakeMessagesAPI, research_state, text_answer, tool_call, usage

@@ -6,10 +6,10 @@ import logging
 
 import pytest
 
+from enpire.fleet.stations import make_station
 from enpire.policy.code import action_size, sandbox_limits
 from enpire.policy.contract import contract_facts, entry_points, policy_contract, source_description
 from enpire.spec import load_spec
-from enpire.world.station import SimStation
 
 
 @pytest.fixture(scope="module")
@@ -28,7 +28,7 @@ def test_drawer_contract_names_the_interface_the_station_and_the_spec(code_spec)
     assert "`make_policy()`" in text and "a class `Policy`" in text
     assert "`reset(obs, feedback=None)`" in text and "`act(obs)`" in text
     assert "`.attempt` (int), `.reason` (str), `.quantities` (dict[str, float])" in text
-    station = SimStation(code_spec, 0)
+    station = make_station(code_spec, 0)
     station.reset(code_spec.seed)
     obs = station.observe()
     assert {"ee_pos", "joint_pos", "handle_pos", "drawer_yaw", "drawer_opening"} <= set(obs)

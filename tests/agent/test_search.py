@@ -15,9 +15,9 @@ from enpire.agent.intake import normalise, rejection
 from enpire.agent.proposal import proposal_schema
 from enpire.agent.registry import make_agent
 from enpire.agent.space import to_unit
-from enpire.agent.tree import Evaluation, IdeaTree
+from enpire.agent.tree import IdeaTree
+from enpire.records import Evaluation, TrialRecord
 from enpire.spec import ExperimentSpec, load_spec
-from enpire.world.api import TrialRecord
 
 BUDGETS = Budgets(used={"trials": 0.0}, limits={"trials": 1000.0})
 

@@ -1,5 +1,7 @@
-"""No import cycles among enpire modules: the module graph of runtime imports (module level and inside
-functions, `if TYPE_CHECKING:` blocks left out) has no strongly connected component of two or more."""
+"""No import cycles among enpire modules: the module graph of every import (module level, inside functions and
+in `if TYPE_CHECKING:` blocks: a type-only import is a dependency too) has no strongly connected component of
+two or more. Shared records live in enpire.records; a module that only needs the shape of another's object
+declares a Protocol instead of importing it."""
 
 from __future__ import annotations
 
@@ -20,23 +22,17 @@ def module_files() -> dict[str, Path]:
     return out
 
 
-def runtime_imports(path: Path, known: set[str]) -> set[str]:
-    """enpire modules `path` imports at run time (`from pkg import submodule` counts as the submodule)."""
+def imports(path: Path, known: set[str]) -> set[str]:
+    """enpire modules `path` imports anywhere (`from pkg import submodule` counts as the submodule)."""
     found: set[str] = set()
-
-    def visit(node: ast.AST, type_only: bool) -> None:
-        for child in ast.iter_child_nodes(node):
-            hidden = type_only or (isinstance(child, ast.If) and "TYPE_CHECKING" in ast.unparse(child.test))
-            if not hidden and isinstance(child, ast.Import):
-                found.update(a.name for a in child.names if a.name in known)
-            elif not hidden and isinstance(child, ast.ImportFrom) and child.module and child.level == 0:
-                subs = {f"{child.module}.{a.name}" for a in child.names} & known
-                found.update(subs)
-                if len(subs) < len(child.names) and child.module in known:
-                    found.add(child.module)
-            visit(child, hidden)
-
-    visit(ast.parse(path.read_text()), False)
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found.update(a.name for a in node.names if a.name in known)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            subs = {f"{node.module}.{a.name}" for a in node.names} & known
+            found.update(subs)
+            if len(subs) < len(node.names) and node.module in known:
+                found.add(node.module)
     return found
 
 
@@ -90,9 +86,34 @@ def test_the_checker_finds_a_cycle() -> None:
     assert cycles({"a": {"b"}, "b": set()}) == []
 
 
+def test_type_only_imports_count(tmp_path: Path) -> None:
+    module = tmp_path / "m.py"
+    module.write_text("from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from enpire.loop import Session\n"
+                      "def f():\n    import enpire.records\n")
+    assert imports(module, {"enpire.loop", "enpire.records"}) == {"enpire.loop", "enpire.records"}
+
+
 def test_no_import_cycles_among_enpire_modules() -> None:
     files = module_files()
     known = set(files)
-    graph = {name: runtime_imports(path, known) - {name} for name, path in files.items()}
+    graph = {name: imports(path, known) - {name} for name, path in files.items()}
     assert len(graph) > 100
     assert cycles(graph) == []
+
+
+def test_records_import_no_enpire_module() -> None:
+    """enpire.records is the neutral module every package reads: it depends on none of them."""
+    files = module_files()
+    assert imports(files["enpire.records"], set(files)) == set()
+
+
+def test_world_imports_neither_operator_control_nor_policy() -> None:
+    """Stations read the estop flag through enpire.world.estop; the operator's channel and commands (enpire.ops)
+    are the runner's side. A station runs whatever Policy it is handed (the protocol is enpire.world.api's);
+    which policy a candidate means is enpire.policy's, wired in by enpire.fleet.stations."""
+    files = module_files()
+    known = set(files)
+    banned = ("enpire.ops", "enpire.ctl", "enpire.policy")
+    reach = {name: sorted(m for m in imports(path, known) if m.startswith(banned))
+             for name, path in files.items() if name.startswith("enpire.world")}
+    assert {name: found for name, found in reach.items() if found} == {}

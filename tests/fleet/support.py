@@ -14,10 +14,11 @@ from typing import Any
 
 import pytest
 
-from enpire.agent.api import AgentReply, IterationSummary, ResearchState
+from enpire.agent.api import AgentReply, ResearchState
 from enpire.loop import SessionContext, run_session
+from enpire.records import IterationSummary
 from enpire.spec import ExperimentSpec, load_spec
-from enpire.summary import parse
+from enpire.track.summary import parse
 
 FAST = ["task=drawer", "executor=inline", "video.enabled=false", "fleet=1"]
 

@@ -13,8 +13,9 @@ from pathlib import Path
 from mlflow.tracking import MlflowClient
 
 from enpire.fleet.local import LocalExecutor
+from enpire.fleet.stations import make_station
+from enpire.records import Candidate, TrialRecord, TrialRequest
 from enpire.spec import ExperimentSpec, load_spec
-from enpire.world.api import Candidate, TrialRecord, TrialRequest
 from enpire.world.station import SimStation
 from tests.fleet.support import ScriptedAgent, migrated_store, params_proposal, run, spec_of, store
 
@@ -75,7 +76,7 @@ def make_station_0_unresettable(spec: ExperimentSpec, index: int) -> SimStation:
     """Station 0 gets an envelope no settled arm satisfies, so every reset fails (real physics)."""
     if index == 0:
         spec = dataclasses.replace(spec, safety=dataclasses.replace(spec.safety, joint_velocity_limit_rad_s=1e-4))
-    return SimStation(spec, index)
+    return make_station(spec, index)
 
 
 def test_faulty_station_leaves_the_rotation_and_is_reported(store: list[str], tmp_path: Path) -> None:

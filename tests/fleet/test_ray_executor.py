@@ -16,9 +16,9 @@ import pytest
 
 from enpire.fleet.executor import crash_record
 from enpire.fleet.ray_executor import RayExecutor
+from enpire.fleet.stations import make_station
+from enpire.records import Candidate, TrialRecord, TrialRequest
 from enpire.spec import ExperimentSpec, load_spec
-from enpire.world.api import Candidate, TrialRecord, TrialRequest
-from enpire.world.station import make_station
 
 ray = pytest.importorskip("ray")
 pytestmark = pytest.mark.slow

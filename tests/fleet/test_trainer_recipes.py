@@ -6,10 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from enpire.agent.api import Budgets, IterationSummary, ResearchState
+from enpire.agent.api import Budgets, ResearchState
 from enpire.agent.intake import normalise, rejection
 from enpire.agent.proposal import proposal_schema
 from enpire.agent.search import SearchAgent
+from enpire.records import IterationSummary
 from enpire.spec import ExperimentSpec, load_spec
 
 REPO = Path(__file__).resolve().parents[2]

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 from enpire.agent.intake import normalise
-from enpire.agent.tree import Evaluation
 from enpire.fleet.budget import BudgetLedger
 from enpire.fleet.trainer_slot import TrainerSlot
+from enpire.records import Evaluation
 from enpire.spec import ExperimentSpec, load_spec
 
 TINY = {"demos": 4, "epochs": 1, "online": "none", "hidden_sizes": [16], "source_trials": "demos"}

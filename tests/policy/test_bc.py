@@ -11,8 +11,8 @@ from enpire.policy import demos
 from enpire.policy.bc import BCPolicy, build_bc_policy, resolve_recipe, train_bc
 from enpire.policy.dataset import Dataset
 from enpire.policy.online import dagger, evaluate
+from enpire.records import Candidate
 from enpire.spec import load_spec
-from enpire.world.api import Candidate
 
 EVAL_SEEDS = range(5000, 5012)  # 12 seeds: a stabler estimate than 6
 

@@ -8,11 +8,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from enpire.fleet.stations import make_station
 from enpire.policy.code import code_candidate, code_candidate_from_spec
 from enpire.policy.factory import make_policy
+from enpire.records import TrialRequest
 from enpire.spec import load_spec
-from enpire.world.api import TrialRequest
-from enpire.world.station import make_station
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE = REPO / "examples" / "policies" / "drawer_policy.py"

@@ -20,7 +20,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from enpire.spec import load_spec
-from enpire.summary import parse
+from enpire.track.summary import parse
 from tests.fleet.support import migrated_store, run, store
 
 __all__ = ["migrated_store", "store"]

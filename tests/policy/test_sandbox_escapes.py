@@ -133,7 +133,7 @@ def test_edit_the_verifier() -> None:
 
 
 def test_edit_a_config_file() -> None:
-    done = REPO / "conf" / "done" / "drawer.yaml"
+    done = REPO / "enpire" / "tasks" / "drawer" / "conf" / "done" / "drawer.yaml"
     before = sha(done)
     r = run_attempt(f"""
         p = {str(done)!r}
@@ -145,7 +145,7 @@ def test_edit_a_config_file() -> None:
 
 
 def test_replace_a_config_file_via_rename_and_symlink() -> None:
-    safety = REPO / "conf" / "safety" / "drawer.yaml"
+    safety = REPO / "enpire" / "tasks" / "drawer" / "conf" / "safety" / "drawer.yaml"
     before = sha(safety)
     r = run_attempt(f"""
         os.symlink({str(safety.parent)!r}, 'link')

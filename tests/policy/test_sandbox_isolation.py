@@ -23,13 +23,13 @@ from types import SimpleNamespace
 
 import pytest
 
+from enpire.fleet.stations import make_station
 from enpire.policy.code import CodePolicy, build_code_policy, code_candidate, code_candidate_from_spec
 from enpire.policy.factory import make_policy
 from enpire.policy.sandbox import Sandbox, SandboxError, SandboxLimits, SandboxTimeout, pids_of_uid
 from enpire.policy.sandbox_paths import session_paths
+from enpire.records import TrialRequest
 from enpire.spec import load_spec
-from enpire.world.api import TrialRequest
-from enpire.world.station import make_station
 from tests.policy.sandbox_harness import FAST, OBS, REPO, Result, policy_source, record, run_attempt
 from tests.policy.test_code_policy import EXAMPLE
 from tests.policy.test_sandbox_escapes import stopped

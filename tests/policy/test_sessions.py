@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from mlflow.tracking import MlflowClient
 
-from enpire.summary import parse
+from enpire.track.summary import parse
 from tests.fleet.support import ScriptedAgent, migrated_store, run, spec_of, store
 
 __all__ = ["migrated_store", "store"]

@@ -66,7 +66,7 @@ def wait_state(tmp: Path, proc: subprocess.Popen, ok: Any, timeout: float = 120.
 
 
 def finish(proc: subprocess.Popen, timeout: float = 120.0) -> tuple[int, dict[str, str], str]:
-    from enpire.summary import parse
+    from enpire.track.summary import parse
 
     proc.wait(timeout=timeout)
     out = output(proc)

@@ -100,7 +100,7 @@ class SessionProcess:
         self.log.close()
 
     def finish(self, timeout: float = 480.0) -> tuple[int, dict[str, str]]:
-        from enpire.summary import parse
+        from enpire.track.summary import parse
 
         try:
             out, _ = self.proc.communicate(timeout=timeout)
@@ -115,7 +115,7 @@ class SessionProcess:
 
 
 def journal_trial_ids(path: Path) -> list[str]:
-    from enpire.atomic import read_lines
+    from enpire.track.atomic import read_lines
 
     return [d["trial_id"] for d in read_lines(path) if d.get("kind") == "trial"]
 

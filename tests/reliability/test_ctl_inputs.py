@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from enpire.control import ControlChannel
-from enpire.ctl import main
+from enpire.ops.control import ControlChannel
+from enpire.ops.ctl import main
 from tests.reliability.support import add_figure
 
 

@@ -6,7 +6,8 @@ from pathlib import Path
 
 from mlflow.tracking import MlflowClient
 
-from enpire.agent.api import AgentReply, IterationSummary, ResearchState
+from enpire.agent.api import AgentReply, ResearchState
+from enpire.records import IterationSummary
 from tests.fleet.support import migrated_store, run, spec_of, store
 from tests.reliability.support import add_figure
 

@@ -1,4 +1,4 @@
-"""The live display (enpire.progress): log lines scroll above one panel through rich, the /done window and an
+"""The live display (enpire.ops.progress): log lines scroll above one panel through rich, the /done window and an
 ETA are shown, and a pipe gets a plain line."""
 
 from __future__ import annotations
@@ -11,9 +11,9 @@ from types import SimpleNamespace
 
 from rich.console import Console
 
-from enpire.progress import Progress, Snapshot, eta, window_progress
+from enpire.ops.progress import Progress, Snapshot, eta, window_progress
+from enpire.records import TrialRecord
 from enpire.track.confidence import Confirmed
-from enpire.world.api import TrialRecord
 
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 

@@ -16,9 +16,11 @@ from referencing import Registry, Resource
 
 from enpire import CONFIG_DIR, SPECS_DIR
 from enpire.spec.compose import compose_config
+from enpire.spec.search_path import config_dirs
 
 MODELINE = re.compile(r"^#\s*yaml-language-server:\s*\$schema=(\S+)\s*$", re.M)
-FILES = sorted(CONFIG_DIR.rglob("*.yaml"))
+ROOTS = config_dirs()  # the primary conf/ and every task folder's conf/ (and any installed plugin's)
+FILES = sorted(f for root in ROOTS for f in root.rglob("*.yaml"))
 HYDRA_OWN = CONFIG_DIR / "hydra"  # Hydra's launcher configs: Hydra's keys, no enpire schema
 
 
@@ -31,7 +33,11 @@ def _registry() -> Registry:
     return Registry().with_resources(resources)
 
 
-@pytest.mark.parametrize("path", FILES, ids=[str(p.relative_to(CONFIG_DIR)) for p in FILES])
+def _label(path: Path) -> str:
+    return str(path.relative_to(next(r for r in ROOTS if path.is_relative_to(r)).parent))
+
+
+@pytest.mark.parametrize("path", FILES, ids=[_label(p) for p in FILES])
 def test_every_config_file_is_valid_against_its_own_schema(path: Path) -> None:
     """What yaml-language-server shows: the raw YAML (defaults list, hydra keys, `${...}` as strings)."""
     text = path.read_text()
@@ -41,12 +47,12 @@ def test_every_config_file_is_valid_against_its_own_schema(path: Path) -> None:
         return
     assert found, f"{path.name}: no `# yaml-language-server: $schema=` comment"
     schema_path = (path.parent / found.group(1)).resolve()
-    assert schema_path.is_file() and schema_path.parent == SPECS_DIR.resolve(), schema_path
+    assert schema_path.is_file() and schema_path.parent == SPECS_DIR.resolve(), schema_path  # a plugin's may differ
     schema = json.loads(schema_path.read_text())
     validator = Draft202012Validator(schema, registry=_registry())
     errors = [f"{'.'.join(map(str, e.absolute_path)) or '<root>'}: {e.message}"
               for e in validator.iter_errors(yaml.safe_load(text))]
-    assert errors == [], f"{path.relative_to(CONFIG_DIR)} against {schema_path.name}: {errors}"
+    assert errors == [], f"{_label(path)} against {schema_path.name}: {errors}"
 
 
 def _leaves(node: Any, prefix: str = "") -> dict[str, Any]:

@@ -14,8 +14,9 @@ from dataclasses import dataclass
 import pytest
 import yaml
 
-from enpire import CONFIG_DIR
 from enpire.spec import ExperimentSpec
+from enpire.spec.search_path import group_options, option_file
+from enpire.spec.semantic import unmet_requirements
 from tests.spec.conftest import problem_paths
 
 Overrides = Callable[[ExperimentSpec], list[str]]
@@ -61,13 +62,12 @@ def _inverted_box(s: ExperimentSpec) -> list[str]:
 
 
 def _incompatible() -> tuple[str, str] | None:
-    """A (task, robot) pair the shipped robot configs declare incompatible."""
-    tasks = sorted(p.stem for p in (CONFIG_DIR / "task").glob("*.yaml"))
-    for path in sorted((CONFIG_DIR / "robot").glob("*.yaml")):
-        declared = yaml.safe_load(path.read_text())["tasks"]
-        for task in tasks:
-            if task not in declared:
-                return task, path.stem
+    """A (task, robot) pair where the robot does not meet the task's `requires`."""
+    for robot in group_options("robot"):
+        r = yaml.safe_load(option_file("robot", robot).read_text())
+        for task in group_options("task"):
+            if unmet_requirements(yaml.safe_load(option_file("task", task).read_text()).get("requires", []), r):
+                return task, robot
     return None
 
 
@@ -86,7 +86,8 @@ CASES = [
     Case("attempts-zero", _fixed("done.episode.attempts=0"), ("done.episode.attempts",)),
     Case("physics-dt-zero", _fixed("task.physics_dt=0"), ("task.physics_dt",)),
     Case("claude-temperature", _fixed("agent=claude", "agent.temperature=2"), ("agent.temperature",)),
-    Case("robot-tasks-empty", _fixed("robot.tasks=[]"), ("robot.tasks",)),
+    Case("robot-capability-name", _fixed("robot.capabilities=[Gripper]"), ("robot.capabilities[0]",)),
+    Case("task-requires-bad", _fixed("task.requires=['dof about 6']"), ("task.requires[0]",)),
     Case("workspace-two-corners", _fixed("safety.workspace.low=[0.1,0.1]"), ("safety.workspace.low",)),
     Case("resume-not-run-id", _fixed("resume=xyz"), ("resume",)),
     Case("tracking-uri-scheme", _fixed("tracking.uri=bogus"), ("tracking.uri",)),

@@ -3,13 +3,12 @@ with every broken file named by its key path (exit code 2)."""
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
 import yaml
 
-from enpire import CONFIG_DIR
+from enpire.spec.search_path import copy_configs
 from enpire.validate import main
 from tests.spec.conftest import PROBLEM_LINE
 
@@ -20,8 +19,7 @@ KEEP = {"task": {"drawer"}, "robot": {"enarm"}, "budget": {"smoke"}, "agent": {"
 
 
 def _small_conf(tmp_path: Path) -> Path:
-    conf = tmp_path / "conf"
-    shutil.copytree(CONFIG_DIR, conf)
+    conf = copy_configs(tmp_path / "conf")  # the primary dir and the task folders' options in one tree
     for group, keep in KEEP.items():
         for path in (conf / group).glob("*.yaml"):
             if path.stem not in keep:
@@ -60,7 +58,7 @@ def _failures(err: str) -> dict[str, list[str]]:
 
 def test_small_valid_config_dir_passes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     conf = _small_conf(tmp_path)
-    assert main(["--config-dir", str(conf)]) == 0, capsys.readouterr().err
+    assert main(["--only-config-dir", "--config-dir", str(conf)]) == 0, capsys.readouterr().err
     out = capsys.readouterr().out
     assert "0 failed" in out
     options = sum(1 for _ in conf.glob("*/*.yaml"))
@@ -90,7 +88,7 @@ def test_broken_config_dir_names_every_broken_file(tmp_path: Path, capsys: pytes
     conf = _small_conf(tmp_path)
     for rel, (text, _) in BROKEN.items():
         (conf / rel).write_text(text)
-    code = main(["--config-dir", str(conf), "--jobs", "2"])
+    code = main(["--only-config-dir", "--config-dir", str(conf), "--jobs", "2"])
     captured = capsys.readouterr()
     assert code == 2, captured.out
     failures = _failures(captured.err)

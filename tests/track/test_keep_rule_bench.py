@@ -1,11 +1,12 @@
 """The keep_rule bench's bookkeeping: null children are rarely kept, large known gains usually are, and the
-decisions come from the idea tree's own rule (no station here: synthetic records of known rates)."""
+decisions come from the judge's own rule (enpire.judge, through the idea tree; no station here: synthetic
+records of known rates)."""
 
 from __future__ import annotations
 
-from enpire.agent import tree as tree_mod
 from enpire.bench.keep_rule import Outcomes, simulate
-from enpire.world.api import TrialRecord
+from enpire.judge import decision as decision_mod
+from enpire.records import TrialRecord
 
 
 def _outcomes(name: str, successes: int, n: int) -> Outcomes:
@@ -18,10 +19,10 @@ def _outcomes(name: str, successes: int, n: int) -> Outcomes:
 
 
 def test_null_children_are_rarely_kept_and_big_gains_are_found() -> None:
-    before = tree_mod.keep_verdict
+    before = decision_mod.keep_verdict
     out = simulate("drawer", {"defaults": _outcomes("defaults", 20, 40),
                               "defaults twin": _outcomes("defaults twin", 20, 40)}, replications=60)
-    assert tree_mod.keep_verdict is before  # the memoised rule is put back
+    assert decision_mod.keep_verdict is before  # the memoised rule is put back
     assert 0.0 <= out["drawer_false_keep_lo"] <= out["drawer_false_keep"] <= out["drawer_false_keep_hi"] <= 1.0
     assert out["drawer_false_keep"] <= 0.05  # p = 0.5 against itself: kept rarely (the bench's goal)
     assert out["drawer_false_keep_one_decision_of_n0"] <= 0.15

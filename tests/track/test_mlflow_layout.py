@@ -12,7 +12,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 from mlflow.tracking._tracking_service import utils as tracking_utils
 
-from enpire.agent.api import IterationSummary
+from enpire.records import IterationSummary
 from enpire.track.confidence import wilson
 from enpire.track.writer import Tracker
 from tests.fleet.support import ScriptedAgent, migrated_store, params_proposal, run, spec_of, store

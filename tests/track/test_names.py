@@ -6,10 +6,12 @@ from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
 from enpire import CONFIG_DIR
+from enpire.spec.search_path import install as install_search_path
 from enpire.track.records import NOISE_KEYS
 
 
 def _hydra(overrides: list[str]):  # noqa: ANN202 - a DictConfig
+    install_search_path()  # the task options live in the task folders (enpire.spec.search_path)
     with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
         return compose("config", overrides=overrides, return_hydra_config=True).hydra
 

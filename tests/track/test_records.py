@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from enpire.agent.api import IterationSummary
+from enpire.records import IterationSummary, SafetyEvent, TrialRecord
 from enpire.spec import load_spec
 from enpire.spec.schemas import load_schema, problems_with, validator_for_schema
 from enpire.track.confidence import wilson
@@ -19,7 +19,6 @@ from enpire.track.records import (
     trial_row,
     trial_table,
 )
-from enpire.world.api import SafetyEvent, TrialRecord
 
 
 def test_flattened_spec_has_one_string_param_per_leaf() -> None:

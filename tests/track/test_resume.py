@@ -18,9 +18,9 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from enpire import CONFIG_DIR, PROJECT_ROOT
-from enpire.atomic import append_line_durable, read_lines, write_text_atomic
 from enpire.spec import ExperimentSpec, fingerprint, load_spec
 from enpire.spec.errors import SpecError
+from enpire.track.atomic import append_line_durable, read_lines, write_text_atomic
 from enpire.track.journal import Journal
 from enpire.track.resume_spec import resume_spec
 from enpire.track.writer import Tracker

@@ -13,15 +13,14 @@ import numpy as np
 import pytest
 from mlflow.tracking import MlflowClient
 
-from enpire.agent.api import IterationSummary
+from enpire.fleet.stations import make_station
+from enpire.records import Candidate, IterationSummary, TrialRecord, TrialRequest
 from enpire.spec import load_spec
 from enpire.track import videos as vids
 from enpire.track import writer as writer_mod
 from enpire.track.render_pending import render_pending
 from enpire.track.videos import IterationVideos, PendingVideos, shown_trials
 from enpire.track.writer import Tracker
-from enpire.world.api import Candidate, TrialRecord, TrialRequest
-from enpire.world.station import make_station
 from tests.fleet.support import ScriptedAgent, migrated_store, params_proposal, run, spec_of, store
 
 __all__ = ["migrated_store", "store"]

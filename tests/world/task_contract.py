@@ -13,13 +13,14 @@ from collections.abc import Callable
 import numpy as np
 import pytest
 
+from enpire.fleet.stations import make_station
+from enpire.records import Candidate, TrialRecord, TrialRequest
 from enpire.spec import load_spec
-from enpire.world.api import Candidate, TrialRecord, TrialRequest
 from enpire.world.station import SimStation
 
 
 def station(task: str, robot: str) -> SimStation:
-    return SimStation(load_spec([f"task={task}", f"robot={robot}"]))
+    return make_station(load_spec([f"task={task}", f"robot={robot}"]))
 
 
 def trial(st: SimStation, seed: int, params: dict[str, float] | None = None) -> TrialRecord:

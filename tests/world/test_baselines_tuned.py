@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import pytest
 
-from enpire.world.api import Candidate, TrialRequest
-from enpire.world.station import SimStation
+from enpire.fleet.stations import make_station
+from enpire.records import Candidate, TrialRequest
 from tests.world.conftest import VERIFIED_ROBOTS, spec_for
 
 TUNED = {
@@ -24,7 +24,7 @@ CASES = [(task, robot) for robot in VERIFIED_ROBOTS for task in sorted(TUNED[rob
 
 
 def _rate(task: str, robot: str, seeds: range) -> float:
-    st = SimStation(spec_for(task, robot), 0)
+    st = make_station(spec_for(task, robot), 0)
     params = TUNED[robot][task]
     ok = [st.run_trial(TrialRequest(f"s{s}", 0, s, Candidate("tuned", params=params))).outcome == "success"
           for s in seeds]

@@ -12,9 +12,9 @@ import logging
 import numpy as np
 import pytest
 
-from enpire.world.api import Candidate, TrialRecord, TrialRequest
+from enpire.fleet.stations import make_station
+from enpire.records import Candidate, TrialRecord, TrialRequest
 from enpire.world.rollout import EarlyStop
-from enpire.world.station import SimStation
 from tests.world.conftest import spec_for
 
 TUNED = {"drawer": {"pull_distance": 0.22, "grip_close": 1.0, "grasp_depth": 0.01},
@@ -31,8 +31,8 @@ def _key(r: TrialRecord) -> tuple:
 
 def _compare(task: str, robot: str, candidates: list[dict[str, float]], seeds: range) -> tuple[float, float, int]:
     """(robot-s of failures without the rule, with it, attempts ended early); asserts equal outcomes."""
-    on = SimStation(spec_for(task, robot), 0)
-    off = SimStation(spec_for(task, robot, "task.early_stop=null"), 0)
+    on = make_station(spec_for(task, robot), 0)
+    off = make_station(spec_for(task, robot, "task.early_stop=null"), 0)
     assert on._early_stop is not None and off._early_stop is None
     fail_off = fail_on = 0.0
     early = 0
@@ -68,7 +68,7 @@ def test_early_stop_changes_no_outcome_over_many_seeds(task: str, robot: str) ->
 
 
 def test_a_tuned_trial_is_never_cut() -> None:
-    st = SimStation(spec_for("drawer"), 0)
+    st = make_station(spec_for("drawer"), 0)
     for seed in range(4):
         rec = st.run_trial(TrialRequest(f"t{seed}", 0, seed, Candidate("c", params=TUNED["drawer"])))
         assert rec.outcome == "success" and "ended early" not in rec.reason
@@ -96,7 +96,7 @@ class _Pause:
 def test_a_pause_shorter_than_idle_s_is_not_cut_and_a_longer_one_is() -> None:
     spec = spec_for("drawer")
     idle_s = spec.resolved["task"]["early_stop"]["idle_s"]
-    st = SimStation(spec, 0)
+    st = make_station(spec, 0)
     short = st.run_trial(TrialRequest("short", 0, 1, Candidate("c")), policy=_Pause(idle_s - 0.1, spec.control_dt))
     assert "ended early" not in short.reason and short.steps == 2 * round(spec.done.time_limit_s / spec.control_dt)
     long = st.run_trial(TrialRequest("long", 0, 1, Candidate("c")), policy=_Pause(10.0, spec.control_dt))
@@ -108,14 +108,14 @@ def test_a_rule_that_could_cut_a_success_is_ignored(caplog: pytest.LogCaptureFix
     # done needs drawer_opening >= 0.1; the task's rule fires at <= 0.14: both can hold at once
     spec = spec_for("drawer", "enarm", "done.predicate.conditions.0.value=0.1")
     with caplog.at_level(logging.WARNING):
-        st = SimStation(spec, 0)
+        st = make_station(spec, 0)
     assert st._early_stop is None and "early_stop ignored" in caplog.text
 
 
 def test_a_rule_on_an_unknown_quantity_is_refused() -> None:
     spec = spec_for("drawer", "enarm", "task.early_stop.conditions.0.quantity=drawer_angle")
     with pytest.raises(ValueError, match="drawer_angle"):
-        SimStation(spec, 0)
+        make_station(spec, 0)
 
 
 def test_the_rule_counts_idle_and_rest_steps() -> None:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from enpire.world.api import Candidate, TrialRequest
+from enpire.fleet.stations import make_station
+from enpire.records import Candidate, TrialRequest
 from enpire.world.station import SimStation
 from tests.world.conftest import spec_for
 
@@ -66,7 +67,7 @@ class Adversary:
 def _run(task: str, mode: str, commands: int, seed0: int = 0) -> tuple[Audit, int, int]:
     audit = Audit()
     spec = spec_for(task, "enarm", f"policy.action_mode={mode}")
-    st = SimStation(spec, 0, step_hook=audit)
+    st = make_station(spec, 0, step_hook=audit)
     audit.bind(st)
     sent = rollouts = 0
     seed = seed0
@@ -107,7 +108,7 @@ def test_adversarial_property_100k_commands_1000_rollouts() -> None:
 
 def test_breach_stops_the_robot_and_next_trial_resets() -> None:
     spec = spec_for("reach", "enarm")
-    st = SimStation(spec, 0)
+    st = make_station(spec, 0)
 
     class FarAway:
         def reset(self, obs, feedback=None) -> None:

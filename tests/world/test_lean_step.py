@@ -13,10 +13,10 @@ import mujoco
 import numpy as np
 import pytest
 
-from enpire.world.api import Candidate, TrialRequest
+from enpire.fleet.stations import make_station
+from enpire.records import Candidate, TrialRequest
 from enpire.world.controller import rotation_error
 from enpire.world.scene import index_or_slice
-from enpire.world.station import SimStation
 from tests.world.conftest import spec_for
 
 TASKS = ["drawer", "reach", "lift", "push_t", "peg_insert"]
@@ -46,7 +46,7 @@ def _reference_torque(ctl, data: mujoco.MjData, action: np.ndarray) -> np.ndarra
 
 @pytest.mark.parametrize("robot", ["enarm", "jaco"])
 def test_cartesian_torques_are_the_numpy_formula_bit_for_bit(robot: str) -> None:
-    st = SimStation(spec_for("drawer", robot), 0)
+    st = make_station(spec_for("drawer", robot), 0)
     rng = np.random.default_rng(0)
     for seed in range(3):
         assert st.reset(seed)
@@ -60,7 +60,7 @@ def test_cartesian_torques_are_the_numpy_formula_bit_for_bit(robot: str) -> None
 
 
 def test_quantities_are_read_once_per_step_and_never_stale(monkeypatch: pytest.MonkeyPatch) -> None:
-    st = SimStation(spec_for("drawer"), 0)
+    st = make_station(spec_for("drawer"), 0)
     physics = st.scene.physics
     calls = {"drawer_opening": 0}
     plain = type(physics).drawer_opening
@@ -95,7 +95,7 @@ def _reference_write(env, tau: np.ndarray, grip: np.ndarray) -> tuple[np.ndarray
 
 
 def test_envelope_write_clamps_and_counts_as_the_numpy_form() -> None:
-    st = SimStation(spec_for("drawer"), 0)
+    st = make_station(spec_for("drawer"), 0)
     env, d = st._envelope, st.scene.data
     act, _, gact, _ = env.ctrl_bounds()
     rng = np.random.default_rng(1)
@@ -124,7 +124,7 @@ def test_contact_pre_test_bounds_every_robot_contact(task: str) -> None:
     sum(|efc_force|), over contact-rich trials: the envelope only skips contacts that are under the limit."""
     from enpire.world.envelope import MAX_CONTACT_ROWS
 
-    st = SimStation(spec_for(task), 0)
+    st = make_station(spec_for(task), 0)
     f6 = np.zeros(6)
     checked = [0]
 
@@ -147,7 +147,7 @@ def test_contact_pre_test_bounds_every_robot_contact(task: str) -> None:
 
 @pytest.mark.parametrize("task", TASKS)
 def test_observation_is_fresh_copies_every_step(task: str) -> None:
-    st = SimStation(spec_for(task), 0)
+    st = make_station(spec_for(task), 0)
     assert st.reset(0)
     first = st.observe()
     for v in first.values():

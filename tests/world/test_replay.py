@@ -9,11 +9,11 @@ import mujoco
 import numpy as np
 import pytest
 
+from enpire.fleet.stations import make_station
+from enpire.records import Candidate, TrialRequest
 from enpire.world import station as station_mod
-from enpire.world.api import Candidate, TrialRequest
 from enpire.world.replay import Replay, ReplayRecorder
 from enpire.world.scene import build_scene
-from enpire.world.station import SimStation
 from tests.world.conftest import spec_for
 
 SMALL_VIDEO = ("video.width=64", "video.height=48", "video.fps=5")
@@ -46,7 +46,7 @@ class LivePoses(ReplayRecorder):
 def _live_trial(task: str, seed: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[str, list]:
     monkeypatch.setattr(station_mod, "ReplayRecorder", LivePoses)
     LivePoses.live = []
-    st = SimStation(spec_for(task, "enarm", *SMALL_VIDEO), 0)
+    st = make_station(spec_for(task, "enarm", *SMALL_VIDEO), 0)
     rec = st.run_trial(TrialRequest(f"i0000-t{seed:03d}", 0, seed, Candidate("c", params={}), record_replay=True,
                                     out_dir=str(tmp_path)))
     assert rec.replay and Path(rec.replay).is_file()

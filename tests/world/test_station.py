@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 
 from enpire import PROJECT_ROOT
+from enpire.fleet.stations import make_station
+from enpire.records import Candidate, TrialRequest
 from enpire.spec import IntegrityError
 from enpire.spec import fingerprint as fp
 from enpire.spec.frozen import freeze, thaw
-from enpire.world.api import Candidate, TrialRequest
-from enpire.world.station import SimStation
 from tests.world.conftest import spec_for
 
 
@@ -23,7 +23,7 @@ def _req(seed: int, **kw) -> TrialRequest:
 
 
 def test_verifier_refuses_after_done_config_changed() -> None:
-    st = SimStation(spec_for("reach"), 0)
+    st = make_station(spec_for("reach"), 0)
     doc = thaw(st.spec.resolved["done"])
     doc["predicate"]["conditions"][0]["value"] = 0.5  # loosen the criterion under a running station
     st._verifier._fingerprint = lambda: fp.done_sha256(freeze(doc))
@@ -32,7 +32,7 @@ def test_verifier_refuses_after_done_config_changed() -> None:
 
 
 def test_verifier_refuses_after_its_source_changed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    st = SimStation(spec_for("reach"), 0)
+    st = make_station(spec_for("reach"), 0)
     assert st.run_trial(_req(0)).outcome in ("success", "failure")
     patched = tmp_path / "verifier.py"
     shutil.copy(PROJECT_ROOT / "enpire/world/verifier.py", patched)
@@ -43,7 +43,7 @@ def test_verifier_refuses_after_its_source_changed(tmp_path: Path, monkeypatch: 
 
 
 def test_policy_crash_is_an_outcome_and_the_station_stays_usable() -> None:
-    st = SimStation(spec_for("reach"), 0)
+    st = make_station(spec_for("reach"), 0)
 
     class Boom:
         def reset(self, obs, feedback=None) -> None:
@@ -58,7 +58,7 @@ def test_policy_crash_is_an_outcome_and_the_station_stays_usable() -> None:
 
 
 def test_failed_resets_mark_the_station_faulty(monkeypatch: pytest.MonkeyPatch) -> None:
-    st = SimStation(spec_for("reach"), 0)
+    st = make_station(spec_for("reach"), 0)
     monkeypatch.setattr(st.scene.task, "reset_problems", lambda physics, init: ["target fell over"])
     spec = st.spec
     outcomes = [st.run_trial(_req(s)).outcome for s in range(spec.task.reset.faulty_after + 1)]
@@ -68,7 +68,7 @@ def test_failed_resets_mark_the_station_faulty(monkeypatch: pytest.MonkeyPatch) 
 
 def test_pass_at_k_retry_is_told_why_and_continues_from_the_state() -> None:
     spec = spec_for("reach")
-    st = SimStation(spec, 0)
+    st = make_station(spec, 0)
     seen = []
 
     class LazyThenGood:
@@ -88,7 +88,7 @@ def test_pass_at_k_retry_is_told_why_and_continues_from_the_state() -> None:
 
 
 def test_trial_record_telemetry_and_trajectory(tmp_path: Path) -> None:
-    st = SimStation(spec_for("reach"), 0)
+    st = make_station(spec_for("reach"), 0)
     rec = st.run_trial(_req(0, record_trajectory=True, out_dir=str(tmp_path)))
     assert rec.robot_seconds == pytest.approx(rec.steps * st.spec.control_dt)
     assert set(rec.final_state) == {"ee_to_target", "ee_speed"}
@@ -98,7 +98,7 @@ def test_trial_record_telemetry_and_trajectory(tmp_path: Path) -> None:
 
 
 def _build_in_worker(q) -> None:
-    from enpire.world.station import make_station
+    from enpire.fleet.stations import make_station
 
     st = make_station(spec_for("reach"), 3)
     q.put(st.run_trial(_req(5)).to_dict())
@@ -108,8 +108,8 @@ def test_spec_pickles_and_rebuilds_an_identical_station() -> None:
     import pickle
 
     spec = pickle.loads(pickle.dumps(spec_for("reach")))
-    a = SimStation(spec, 0).run_trial(_req(5)).to_dict()
-    b = SimStation(spec_for("reach"), 0).run_trial(_req(5)).to_dict()
+    a = make_station(spec, 0).run_trial(_req(5)).to_dict()
+    b = make_station(spec_for("reach"), 0).run_trial(_req(5)).to_dict()
     assert (a["outcome"], a["steps"], a["final_state"]) == (b["outcome"], b["steps"], b["final_state"])
 
 
@@ -121,7 +121,7 @@ def test_station_builds_in_a_worker_process_and_is_deterministic() -> None:
     p.start()
     remote = q.get(timeout=120)
     p.join(30)
-    local = SimStation(spec_for("reach"), 3).run_trial(_req(5)).to_dict()
+    local = make_station(spec_for("reach"), 3).run_trial(_req(5)).to_dict()
     for key in ("outcome", "steps", "final_state", "clamps"):
         assert remote[key] == local[key]
 

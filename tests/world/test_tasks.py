@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from enpire.world.api import Candidate, TrialRequest
+from enpire.fleet.stations import make_station
+from enpire.records import Candidate, TrialRequest
 from enpire.world.station import SimStation
 from tests.world.conftest import spec_for
 
@@ -16,7 +17,7 @@ def _trial(st: SimStation, seed: int, params: dict[str, float] | None = None):
 
 def test_conforms_to_spec(task_robot: tuple[str, str]) -> None:
     spec = spec_for(*task_robot)
-    st = SimStation(spec, 0)
+    st = make_station(spec, 0)
     assert st.reset(0)
     obs = st.observe()
     keys = {k: v.shape for k, v in obs.items()}
@@ -36,7 +37,7 @@ def test_conforms_to_spec(task_robot: tuple[str, str]) -> None:
 
 def test_deterministic_for_a_seed(task_robot: tuple[str, str]) -> None:
     spec = spec_for(*task_robot)
-    a, b = SimStation(spec, 0), SimStation(spec, 1)
+    a, b = make_station(spec, 0), make_station(spec, 1)
     ra, rb = _trial(a, 7), _trial(b, 7)
     assert (ra.outcome, ra.steps, ra.clamps) == (rb.outcome, rb.steps, rb.clamps)
     assert ra.final_state == rb.final_state
@@ -44,7 +45,7 @@ def test_deterministic_for_a_seed(task_robot: tuple[str, str]) -> None:
 
 
 def test_initial_state_varies_across_seeds(task_robot: tuple[str, str]) -> None:
-    st = SimStation(spec_for(*task_robot), 0)
+    st = make_station(spec_for(*task_robot), 0)
     states = []
     for seed in range(3):
         assert st.reset(seed)
@@ -54,7 +55,7 @@ def test_initial_state_varies_across_seeds(task_robot: tuple[str, str]) -> None:
 
 @pytest.mark.slow
 def test_baseline_succeeds_on_some_seeds_and_fails_on_others(task_robot: tuple[str, str]) -> None:
-    st = SimStation(spec_for(*task_robot), 0)
+    st = make_station(spec_for(*task_robot), 0)
     outcomes = [_trial(st, seed).outcome for seed in range(16)]
     assert "success" in outcomes, outcomes
     assert any(o != "success" for o in outcomes), outcomes
@@ -62,7 +63,7 @@ def test_baseline_succeeds_on_some_seeds_and_fails_on_others(task_robot: tuple[s
 
 @pytest.mark.parametrize("task", ["drawer", "reach"])
 def test_default_baseline_is_neither_solved_nor_hopeless(task: str) -> None:
-    st = SimStation(spec_for(task), 0)
+    st = make_station(spec_for(task), 0)
     outcomes = [_trial(st, seed).outcome for seed in range(8)]
     assert "success" in outcomes, outcomes
     assert any(o != "success" for o in outcomes), outcomes

@@ -1,17 +1,16 @@
-"""Scripted (parametric) baseline policies, one module per task: enpire/policy/scripted/<task>.py.
-
-Each module exposes `build(spec, params) -> Policy`; `params` are the policy group's
-defaults (`conf/policy/<task>_scripted.yaml: params`) overridden by the candidate's.
-Unknown parameter names are an error (they would silently do nothing).
+"""Scripted (parametric) baseline policies: one `build(spec, params) -> Policy` per task, beside
+the task (`enpire/tasks/<task>/scripted.py`, or a plugin's), found through enpire.plugins by
+`policy.name`. `params` are the policy option's defaults (`conf/policy/<task>_scripted.yaml:
+params`) overridden by the candidate's. Unknown parameter names are an error (they would
+silently do nothing). Helpers every baseline may use: enpire.policy.scripted.common.
 """
 
 from __future__ import annotations
 
-from importlib import import_module
-
-from enpire.policy.api import Policy
+from enpire import plugins
+from enpire.records import Candidate
 from enpire.spec.model import ExperimentSpec
-from enpire.world.api import Candidate
+from enpire.world.api import Policy
 
 
 def resolve_params(spec: ExperimentSpec, candidate: Candidate) -> dict[str, float]:
@@ -27,7 +26,8 @@ def build_scripted_policy(spec: ExperimentSpec, candidate: Candidate) -> Policy:
     """The task's scripted policy with the candidate's parameters."""
     name = spec.policy.name
     try:
-        module = import_module(f"enpire.policy.scripted.{name}")
-    except ModuleNotFoundError as e:
-        raise ValueError(f"policy.name: no scripted policy module enpire.policy.scripted.{name}") from e
-    return module.build(spec, resolve_params(spec, candidate))
+        build = plugins.resolve("scripted", name)
+    except KeyError:
+        raise ValueError(f"policy.name: got {name!r}; expected a task with a scripted baseline "
+                         f"({', '.join(plugins.names('scripted'))})") from None
+    return build(spec, resolve_params(spec, candidate))

@@ -26,6 +26,8 @@ from typing import ClassVar
 import numpy as np
 from dm_control import mjcf
 
+from enpire import plugins
+
 
 class RobotBuilder(ABC):
     """Builds one robot's MJCF and names its parts (see module docstring)."""
@@ -54,16 +56,16 @@ class RobotBuilder(ABC):
         """How open the gripper is, from its joint positions (m between jaws, or 0..1 for hands)."""
 
 
-ROBOTS: dict[str, type[RobotBuilder]] = {}
-
-
 def register_robot(cls: type[RobotBuilder]) -> type[RobotBuilder]:
-    ROBOTS[cls.name] = cls
+    """Register a robot class defined in an already imported module (plugins declare theirs instead)."""
+    plugins.register("robots", cls.name, cls)
     return cls
 
 
 def make_robot(name: str) -> RobotBuilder:
+    """A builder of the robot `name`, from whichever plugin defines it (enpire.plugins)."""
     try:
-        return ROBOTS[name]()
+        cls = plugins.resolve("robots", name)
     except KeyError:
-        raise ValueError(f"robot.name: got {name!r}; expected one of {sorted(ROBOTS)}") from None
+        raise ValueError(f"robot.name: got {name!r}; expected one of {plugins.names('robots')}") from None
+    return cls()

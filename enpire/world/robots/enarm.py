@@ -5,13 +5,12 @@ from __future__ import annotations
 import numpy as np
 from dm_control import mjcf
 
-from enpire.world.robots.base import RobotBuilder, register_robot
+from enpire.world.robots.base import RobotBuilder
 from enpire.world.robots.paths import ASSETS
 
 FINGER_OPEN_M = 0.04  # per finger, = the slide joints' upper range
 
 
-@register_robot
 class EnArm(RobotBuilder):
     name = "enarm"
     arm_joints = tuple(f"joint_{i}" for i in range(1, 7))

@@ -16,7 +16,7 @@ import numpy as np
 from dm_control import mjcf
 from dm_control.entities.manipulators.kinova import JacoArm, JacoHand
 
-from enpire.world.robots.base import RobotBuilder, register_robot
+from enpire.world.robots.base import RobotBuilder
 
 LARGE_TORQUE_NM = 30.5
 SMALL_TORQUE_NM = 6.8
@@ -24,7 +24,6 @@ FINGER_RANGE = (0.15, 1.35)  # rad, dm-control's finger joint range (open .. clo
 TCP_INSET_M = 0.03  # m from the pinch site toward the palm: the fingertip pads
 
 
-@register_robot
 class Jaco(RobotBuilder):
     name = "jaco"
     arm_joints = tuple(f"joint_{i}" for i in range(1, 7))

@@ -1,0 +1,111 @@
+"""`python -m enpire.ctl`: operator control of a running session, from any shell on the machine.
+
+    python -m enpire.ctl pause   SESSION_ID     trials in flight finish; no new trials, no new agent calls
+    python -m enpire.ctl resume  SESSION_ID     continue after a pause
+    python -m enpire.ctl stop    SESSION_ID     finish the trials in flight, then end (stopped_by: operator_stop)
+    python -m enpire.ctl estop   SESSION_ID     every robot stops within one control step; trials end `estopped`;
+                                                the session ends (stopped_by: estop, exit 0)
+    python -m enpire.ctl approve SESSION_ID N   run agent-written code of iteration N (supervision.approve=code)
+    python -m enpire.ctl reject  SESSION_ID N   record iteration N as rejected instead
+    python -m enpire.ctl status  SESSION_ID     print the session's control state
+
+SESSION_ID is the MLflow run id of the session run (printed at the end as session_id, shown in MLflow). The
+session's control directory is found under --control-root (default outputs/control, the default of
+supervision.control_root), or given directly with --control-dir. Exit codes: 0 sent, 2 unknown session or bad
+arguments, 1 the session has already ended.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+from enpire.ops.control import control_dir, send
+
+EXIT_SENT, EXIT_ENDED, EXIT_USAGE = 0, 1, 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m enpire.ctl", description=__doc__,
+                                epilog="Control directory layout and decisions: docs/reliability.md.",
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("command", choices=("pause", "resume", "stop", "estop", "approve", "reject", "status"))
+    p.add_argument("session_id", metavar="SESSION_ID", help="MLflow run id of the session run")
+    p.add_argument("iteration", nargs="?", type=int, metavar="ITERATION", help="approve/reject: the iteration index")
+    p.add_argument("--control-root", default="outputs/control", help="root of control directories (supervision."
+                   "control_root of the session; default %(default)s)")
+    p.add_argument("--control-dir", default=None, help="the session's control directory itself")
+    p.add_argument("--reason", default=None, help="reject: why (the agent is told)")
+    return p
+
+
+def _state(directory: Path) -> dict:
+    try:
+        return json.loads((directory / "state.json").read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def _owner_pid(directory: Path) -> int | None:
+    try:
+        return int(json.loads((directory / "session.json").read_text())["pid"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def _alive(pid: int) -> bool:
+    """Is the session's process still there (same machine: the channel is a local directory)?"""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = _parser()
+    try:
+        args = p.parse_args(argv)
+    except SystemExit as exit_:
+        return int(exit_.code or 0)
+    directory = Path(args.control_dir) if args.control_dir else control_dir(args.control_root, args.session_id)
+    if not (directory / "session.json").is_file():
+        where = args.control_dir or f"{args.control_root}/{args.session_id}"
+        print(f"enpire.ctl: unknown session {args.session_id!r}: no control directory at {where} "
+              f"(expected a session started with supervision.control_root={args.control_root}; "
+              f"use --control-root or --control-dir)", file=sys.stderr)
+        return EXIT_USAGE
+    state = _state(directory)
+    if args.command == "status":
+        print(json.dumps({"session_id": args.session_id, "control_dir": str(directory), **state}, indent=2))
+        return EXIT_SENT
+    if state.get("state") == "ended":
+        print(f"enpire.ctl: session {args.session_id} has already ended (stopped_by: {state.get('stopped_by')})",
+              file=sys.stderr)
+        return EXIT_ENDED
+    pid = _owner_pid(directory)
+    if pid is not None and not _alive(pid):
+        print(f"enpire.ctl: session {args.session_id} is not running (its process {pid} is gone; it was killed "
+              f"or crashed: continue it with python -m enpire resume={args.session_id})", file=sys.stderr)
+        return EXIT_ENDED
+    extra = {}
+    if args.command in ("approve", "reject"):
+        if args.iteration is None:
+            print(f"enpire.ctl: {args.command} needs ITERATION (waiting: {state.get('waiting_approval', [])})",
+                  file=sys.stderr)
+            return EXIT_USAGE
+        extra["iteration"] = args.iteration
+        if args.reason:
+            extra["reason"] = args.reason
+    path = send(directory, args.command, **extra)
+    print(f"{args.command} sent to session {args.session_id} ({path.name})")
+    return EXIT_SENT
+
+
+if __name__ == "__main__":
+    sys.exit(main())
