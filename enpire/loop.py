@@ -39,7 +39,7 @@ from enpire.policy.sandbox_paths import RUN_DIR_ENV
 from enpire.records import Evaluation, IterationSummary
 from enpire.spec.errors import EXIT_INTEGRITY, IntegrityError
 from enpire.spec.model import ExperimentSpec
-from enpire.track.confidence import best_metrics, confirmed_best
+from enpire.track.confidence import BestTracker, Confirmed, best_metrics
 from enpire.track.finish import session_end
 from enpire.track.observers import IterationClosed, SessionObserver, Tracking, TrackingFailed
 from enpire.track.resume import open_tracking
@@ -79,6 +79,7 @@ class Session:
         self.t0 = time.monotonic()
         self.ledger = BudgetLedger(spec.budget, trial_reserve_s=spec.done.time_limit_s * spec.done.attempts)
         self.tree = IdeaTree(spec)
+        self.best_tracker = BestTracker()  # the confirmed best, ranked incrementally (enpire.track.confidence)
         self.team = Team.of(agents if agents is not None else build_agents(spec))
         self.schema = proposal_schema(spec.policy)
         self.executor = make_executor(spec, station_factory)
@@ -226,7 +227,8 @@ class Session:
                 summary, list(records), summary.index in self.tree.raised_best,
                 done=bool(summary.candidate_id) and summary.candidate_id == self.tree.done_key,  # the /done candidate
                 transcript=list(transcript) or None, started=started, ended=time.monotonic(),
-                metrics={**self.ledger.totals(), **best_metrics(self.tree.pools)}, step=len(self.tree.iterations))
+                metrics={**self.ledger.totals(), **best_metrics(self.tree.pools, self._best())},
+                step=len(self.tree.iterations))
             for obs in self.observers:
                 obs.on_iteration(event)
         self.last_line = (f"it {summary.index} {summary.agent} {summary.decision} "
@@ -299,6 +301,10 @@ class Session:
             return None
         return self.ledger.blocking_iteration() or self.ledger.blocking_proposal(0)  # no call could ever start
 
+    def _best(self) -> Confirmed | None:
+        """The confirmed best candidate now (incremental: only the pools that grew are ranked again)."""
+        return self.best_tracker.update(self.tree.pools, self.tree.judge.take_grown())
+
     def _snapshot(self) -> Snapshot:
         running = {ev.index for ev in self.scheduler.running.values()}
         faulty = self.executor.faulty()
@@ -307,7 +313,7 @@ class Session:
         agents = [f"{m.name}: {'thinking' if m.call else 'waiting'}, {m.outstanding} evaluating"
                   for m in self.team.members]
         used, limits = self.ledger.snapshot()
-        best = confirmed_best(self.tree.pools)
+        best = self._best()
         confirming = window_progress(self.tree.pools, self.scheduler.queue, self.spec.done.window,
                                      self.spec.done.min_success_rate)
         return Snapshot(time.monotonic() - self.t0, stations, len(self.tree.iterations),
@@ -344,7 +350,8 @@ class Session:
                     if self.tree.add_record(ev.key, record) and self.done_at is None:
                         self._reached_done()
             self._close_evaluations(final=False)
-            self.progress.update(self._snapshot())
+            if self.progress.due():
+                self.progress.update(self._snapshot())
         self.trainer.wait()  # a training job is never cut short: it is charged, its iteration closes untried
         self.loop_t1 = time.monotonic()
         self._close_evaluations(final=True)

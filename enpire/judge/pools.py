@@ -26,6 +26,7 @@ class Pools:
         self.window, self.min_success_rate = int(window), float(min_success_rate)
         self.results: dict[str, list[bool]] = {}
         self.done_key: str | None = None
+        self.grown: set[str] = set()  # keys pooled into since a reader last took them (take_grown)
 
     def add(self, key: str, record: TrialRecord) -> bool:
         """Pool one trial; True when this trial met /done."""
@@ -33,11 +34,17 @@ class Pools:
             return False
         pool = self.results.setdefault(key, [])
         pool.append(bool(record.pass_at_1))
+        self.grown.add(key)
         if self.done_key is None and len(pool) >= self.window \
                 and sum(pool[-self.window:]) / self.window >= self.min_success_rate - _EPS:
             self.done_key = key
             return True
         return False
+
+    def take_grown(self) -> set[str]:
+        """The keys whose pools grew since the last call (an incremental reader's work list)."""
+        grown, self.grown = self.grown, set()
+        return grown
 
     def pooled(self, key: str) -> tuple[int, int]:
         """(successes, trials) pooled for `key`."""

@@ -27,6 +27,7 @@ from enpire.judge.pools import NO_EVIDENCE
 from enpire.track.confidence import Confirmed
 
 PLAIN_EVERY_S = 5.0
+LIVE_EVERY_S = 0.25  # = the live panel's refresh rate: snapshots in between would never be drawn
 ETA_CAPS = ("robot_seconds", "trials", "iterations", "tokens", "trainer_seconds")
 
 
@@ -166,6 +167,7 @@ class Progress:
         self.live = sys.stdout.isatty() if live is None else live
         self.console = console  # a rich Console (tests); default: rich's own on stdout
         self._last_plain = 0.0
+        self._last_live = 0.0
         self._live: Any = None
         self._handlers = _Handlers()
 
@@ -185,8 +187,16 @@ class Progress:
             self._live.__exit__(None, None, None)
             self._live = None
 
+    def due(self) -> bool:
+        """Whether an update now would be shown: the loop builds a snapshot (which reads every candidate's
+        pool) only then, so a long session does not pay for it on every pass."""
+        now = time.monotonic()
+        return now - (self._last_live if self._live is not None else self._last_plain) >= (
+            LIVE_EVERY_S if self._live is not None else PLAIN_EVERY_S)
+
     def update(self, snap: Snapshot, force: bool = False) -> None:
         if self._live is not None:
+            self._last_live = time.monotonic()
             self._live.update(self._panel(snap))
             return
         now = time.monotonic()

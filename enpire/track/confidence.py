@@ -12,6 +12,7 @@ Wilson rather than the normal approximation because it stays inside [0, 1] and i
 
 from __future__ import annotations
 
+import heapq
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -104,9 +105,44 @@ def best_of(results: Iterable[Confirmed], min_trials: int = MIN_TRIALS) -> Confi
     return best
 
 
-def best_metrics(pools: Mapping[str, Sequence[bool]]) -> dict[str, float]:
-    """The confirmed best as session metrics (the loop logs them after every iteration, as the summary does)."""
-    best = confirmed_best(pools)
+class _Ranked:
+    """A heap entry ordered so that the better candidate (the `_better` order) comes first."""
+
+    __slots__ = ("cand",)
+
+    def __init__(self, cand: Confirmed) -> None:
+        self.cand = cand
+
+    def __lt__(self, other: _Ranked) -> bool:
+        return _better(self.cand, other.cand)
+
+
+class BestTracker:
+    """confirmed_best kept up to date as pools grow: each grown candidate is ranked once (a heap with lazy
+    deletion), so a long session does not re-rank every candidate after every iteration. Same answer as
+    confirmed_best(pools) (tests/track/test_confidence.py)."""
+
+    def __init__(self, min_trials: int = MIN_TRIALS) -> None:
+        self.min_trials = min_trials
+        self._current: dict[str, Confirmed] = {}
+        self._heap: list[_Ranked] = []
+
+    def update(self, pools: Mapping[str, Sequence[bool]], grown: Iterable[str]) -> Confirmed | None:
+        for key in grown:
+            pool = pools.get(key, ())
+            if len(pool) >= self.min_trials:
+                cand = Confirmed(key, int(sum(bool(x) for x in pool)), len(pool))
+                self._current[key] = cand
+                heapq.heappush(self._heap, _Ranked(cand))
+        while self._heap and self._current.get(self._heap[0].cand.key) is not self._heap[0].cand:
+            heapq.heappop(self._heap)  # an entry of a pool that has grown since
+        return self._heap[0].cand if self._heap else None
+
+
+def best_metrics(pools: Mapping[str, Sequence[bool]], best: Confirmed | bool | None = False) -> dict[str, float]:
+    """The confirmed best as session metrics (the loop logs them after every iteration, as the summary does);
+    `best` when the caller already knows it (a BestTracker), else it is found from `pools`."""
+    best = confirmed_best(pools) if best is False else best
     if best is None:
         return {"best_success_rate": 0.0, "best_success_lcb": 0.0, "best_success_trials": 0.0}
     return {"best_success_rate": best.rate, "best_success_lcb": best.lcb, "best_success_trials": float(best.trials)}

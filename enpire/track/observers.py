@@ -82,6 +82,7 @@ class JournalObserver:
         self.journal.iteration(event.summary, event.raised_best)
 
     def on_finish(self, end: SessionEnd) -> bool:
+        self.journal.close()  # the group commit's last fsync
         return True
 
 

@@ -12,13 +12,14 @@ import json
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from enpire.judge.pools import NO_EVIDENCE  # outcomes that say nothing about the candidate
 from enpire.records import IterationSummary, TrialRecord
 from enpire.track.confidence import counts, lower_bound
 
 MAX_PARAM_CHARS = 6000
 MAX_TAG_CHARS = 5000
 MAX_RUN_NAME_CHARS = 200
-NO_EVIDENCE = ("crash", "reset_failed", "estopped")  # as enpire.agent.tree: say nothing about the candidate
+
 PROSE_KEYS = ("description", "notes")  # spec leaves that are sentences: in spec/resolved_spec.json, not params
 # Overrides that say where or how a session was recorded or shown, not what it was: left out of run names and
 # report labels. conf/config.yaml lists the same keys in hydra.job.config.override_dirname.exclude_keys, so

@@ -42,3 +42,24 @@ def test_best_metrics_are_what_the_summary_reports() -> None:
     m = best_metrics({"a": [True, True, False, True]})
     assert m["best_success_rate"] == 0.75 and m["best_success_trials"] == 4.0
     assert m["best_success_lcb"] == pytest.approx(lower_bound(3, 4))
+
+
+def test_the_incremental_best_is_the_best_of_all_pools_after_every_trial() -> None:
+    """BestTracker ranks only the pools that grew; it names the same candidate as ranking them all."""
+    import random
+
+    from enpire.judge.pools import Pools
+    from enpire.records import TrialRecord
+    from enpire.track.confidence import BestTracker, confirmed_best
+
+    rng = random.Random(7)
+    pools, tracker = Pools(window=50, min_success_rate=2.0), BestTracker()  # a goal no run meets: pooling goes on
+    rates = {f"c{i}": rng.random() for i in range(40)}
+    for n in range(3000):
+        key = rng.choice(list(rates)) if rng.random() < 0.7 else "c0"  # one candidate gets most trials
+        ok = rng.random() < rates[key]
+        pools.add(key, TrialRecord(trial_id=f"t{n}", iteration=0, station=0, seed=n, outcome="success" if ok
+                                   else "failure", attempts=1, success_attempt=1 if ok else None, pass_at_1=ok,
+                                   pass_at_k=ok, robot_seconds=1.0, wall_s=0.0, steps=1, clamps=0))
+        if n % 7 == 0 or n > 2900:
+            assert tracker.update(pools.results, pools.take_grown()) == confirmed_best(pools.results), n

@@ -219,6 +219,22 @@ def test_a_writer_that_cannot_batch_still_writes_every_record(template: Path, tm
     assert tracker._errors == []
 
 
+def test_a_run_opened_for_training_is_the_run_its_iteration_fills_within_a_batched_burst(
+        template: Path, tmp_path: Path) -> None:
+    spec = spec_in(tmp_path, template, "video.enabled=false")
+    tracker = Tracker(spec, None, None, {})
+    opened = tracker.open_iteration_run(4)  # bc: the trainer logs into it before the iteration closes
+    log_burst(tracker, tmp_path, 6)
+    tracker.close({}, 6, {}, [], "summary\n", "FINISHED")
+    runs = {int(r.data.tags["enpire.iteration"]): r for r in tracker.client.search_runs(
+        [tracker.experiment_id], "tags.`enpire.kind` = 'iteration'")}
+    assert sorted(runs) == list(range(6)) and runs[4].info.run_id == opened
+    assert runs[4].info.status == "FINISHED" and runs[4].data.tags["enpire.hypothesis"] == "hypothesis 4: pull further"
+    assert runs[4].data.metrics.keys() == runs[1].data.metrics.keys()
+    assert {f.path for f in tracker.client.list_artifacts(opened)} == \
+        {f.path for f in tracker.client.list_artifacts(runs[1].info.run_id)}
+
+
 CRASH = """
 import json, os, signal, sys, threading
 from pathlib import Path
