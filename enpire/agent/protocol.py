@@ -23,6 +23,7 @@ import numpy as np
 
 from enpire.agent.api import AgentReply, ResearchState
 from enpire.agent.proposal import max_trials
+from enpire.agent.ranking import Ranking
 from enpire.agent.search_screen import next_chunk, plausible, prob_at_least
 from enpire.agent.space import candidate_key, canonical_params, smoothed_rate, standard_error
 from enpire.records import IterationSummary
@@ -74,6 +75,12 @@ class ProtocolAgent:
         self.max_outstanding = 2
         self._synced = 0  # how many of state.iterations _sync has read
         self._latest: dict[str, IterationSummary] = {}  # candidate id -> its newest iteration seen
+        # Incremental rankings (enpire.agent.ranking): only candidates whose statistics changed are ranked again.
+        self._order: dict[str, int] = {}  # key -> when it entered self.stats (max()'s tie-break over the dict)
+        self._changed: set[str] = set()  # statistics changed since the rankings were refreshed
+        self._resync: set[str] = set()  # changed outside _sync: its newest pooled figures apply again
+        self._incumbent = Ranking()
+        self._plausible = Ranking()  # sequential screening: the candidates still plausible for /done
 
     # ---- shared protocol ---------------------------------------------------------------------
     def _sync(self, state: ResearchState) -> None:
@@ -83,25 +90,54 @@ class ProtocolAgent:
         horizon only moves forward), so each call reads the iterations added since the last one, by their
         stored candidate id, into `_latest` (the newest pooled figures of every candidate), then refreshes
         the candidates this agent tracks. No candidate is hashed again (that was O(history) per call)."""
+        touched, self._resync = self._resync, set()
         for it in state.iterations[self._synced:]:
             key = it.candidate_id or candidate_key(it.candidate)
             if key and it.decision not in ("rejected", "cancelled"):
                 known = self._latest.get(key)
                 if known is None or it.candidate_trials >= known.candidate_trials:
                     self._latest[key] = it
+                    touched.add(key)
         self._synced = len(state.iterations)
-        for key, s in self.stats.items():
+        for key in sorted(touched, key=lambda k: self._order.get(k, -1)):  # = every tracked key whose figures moved
+            s = self.stats.get(key)
             it = self._latest.get(key)
-            if it is not None and it.candidate_trials >= s.trials:
+            if s is not None and it is not None and it.candidate_trials >= s.trials:
                 s.trials = it.candidate_trials
                 s.successes = it.candidate_success_rate * it.candidate_trials
                 s.iteration = max(s.iteration, it.index)
+                self._changed.add(key)
+
+    def _stats_changed(self, key: str) -> None:
+        """Call after a candidate's Stats were created or changed outside _sync."""
+        self._order.setdefault(key, len(self._order))
+        self._changed.add(key)
+        self._resync.add(key)
+
+    def _refresh_rankings(self) -> None:
+        goal, window = self.spec.done.min_success_rate, self.spec.done.window
+        drop = self.config.get("screen_drop", None)
+        confirm_drop = float(self.config.get("confirm_drop", 0.5))
+        for key in self._changed:
+            s = self.stats.get(key)
+            order = self._order.setdefault(key, len(self._order))
+            self._incumbent.note(key, (s.lcb(self.z), s.trials) if s is not None and s.trials > 0 else None, order)
+            live = s is not None and 0 < s.trials < 4 * window and plausible(
+                s.successes, s.trials, goal, confirm_drop if s.trials >= window else None if drop is None else
+                float(drop))
+            self._plausible.note(key, (prob_at_least(s.successes, s.trials, goal), s.trials, key)
+                                 if live and s is not None else None, order)
+            self._rank(key, s, order)
+        self._changed.clear()
+
+    def _rank(self, key: str, s: Stats | None, order: int) -> None:
+        """Subclasses keep rankings of their own here (the search agent: its best shaped candidate)."""
 
     def incumbent(self) -> tuple[str, Stats] | None:
-        known = [(k, s) for k, s in self.stats.items() if s.trials > 0]
-        if not known:
-            return None
-        return max(known, key=lambda kv: (kv[1].lcb(self.z), kv[1].trials))
+        """The candidate with the highest lower confidence bound (then the most trials)."""
+        self._refresh_rankings()
+        key = self._incumbent.best()
+        return (key, self.stats[key]) if key is not None else None
 
     def trusted(self, s: Stats) -> bool:
         """Evaluated with its first trials plus a re-evaluation (or re-evaluation is switched off)."""
@@ -143,15 +179,14 @@ class ProtocolAgent:
         """Sequential screening (enpire.agent.search_screen): the most plausible /done candidate gets its next
         chunk of trials; one whose posterior makes the goal implausible gets none (a fresh one is proposed)."""
         goal, window = self.spec.done.min_success_rate, self.spec.done.window
-        drop = self.config.get("screen_drop", None)
-        confirm_drop = float(self.config.get("confirm_drop", 0.5))  # it had a full window: goal must be likely
-        live = [(prob_at_least(s.successes, s.trials, goal), s.trials, k, s) for k, s in self.stats.items()
-                if k not in self.pending and 0 < s.trials < 4 * window
-                and plausible(s.successes, s.trials, goal,
-                              confirm_drop if s.trials >= window else None if drop is None else float(drop))]
-        if not live:
+        # Plausible: fewer than 4 windows of trials and P(rate >= goal) above screen_drop (confirm_drop once it
+        # had a full window); the best by (P, trials, key), kept incrementally (_refresh_rankings).
+        self._refresh_rankings()
+        best = self._plausible.best(skip=self.pending)
+        if best is None:
             return None
-        p, _, _key, s = max(live, key=lambda t: (t[0], t[1], t[2]))
+        s = self.stats[best]
+        p = prob_at_least(s.successes, s.trials, goal)
         n = min(next_chunk(s.trials, window), max_trials())  # a huge window is confirmed in several chunks
         stage = "confirm it over the /done window" if s.trials + n >= window else "screen it further"
         return self._proposal(s.params, s.iteration, n, f"Re-evaluate a candidate still plausible for /done "
@@ -166,6 +201,7 @@ class ProtocolAgent:
         self.pending.add(key)
         if key not in self.stats:
             self.stats[key] = Stats(params=params, iteration=-1 if parent is None else parent)
+            self._stats_changed(key)
         proposal: dict = {"hypothesis": hypothesis, "parent": parent, "trials": min(int(trials), max_trials()),
                           "candidate": {"kind": "params", "params": params}}
         if borrowed_from:
@@ -195,6 +231,7 @@ class ProtocolAgent:
         s.trials = result.candidate_trials
         s.successes = result.candidate_success_rate * result.candidate_trials
         s.iteration = max(s.iteration, result.index)
+        self._stats_changed(key)
         if first and s.trials > 0 and s.fresh:
             self._learn(key, s)
 

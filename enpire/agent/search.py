@@ -30,6 +30,7 @@ import numpy as np
 from enpire.agent.api import AgentReply, ResearchState
 from enpire.agent.bc_recipes import strategy_for
 from enpire.agent.protocol import ProtocolAgent, Stats
+from enpire.agent.ranking import Ranking
 from enpire.agent.space import beats, candidate_key, canonical_params, describe_change, from_unit, to_unit
 from enpire.spec.model import AgentSpec, ExperimentSpec
 
@@ -60,6 +61,7 @@ class SearchAgent(ProtocolAgent):
         self.max_outstanding = max(1, self.population // 2)
         self.fresh_count = 0
         self.strategy = strategy_for(spec, config)  # policy=bc: recipe search; policy=code: the given file
+        self._shaped = Ranking()  # by shaped score (the CEM centre), kept like the incumbent
 
     def propose(self, state: ResearchState) -> AgentReply:
         if self.strategy is not None:
@@ -125,13 +127,18 @@ class SearchAgent(ProtocolAgent):
         key = candidate_key({"kind": "params", "params": params})
         self.stats[key] = Stats(params=params, iteration=best.index, trials=best.candidate_trials,
                                 successes=best.candidate_success_rate * best.candidate_trials, fresh=False)
+        self._stats_changed(key)
         self.mean = to_unit(params, self.spec.policy)
         return branch
 
     def _best_shaped(self) -> Stats | None:
         """The candidate CEM centres on: best shaped score (the noise-aware incumbent decides /done, not this)."""
-        known = [s for s in self.stats.values() if s.trials > 0]
-        return max(known, key=lambda s: (shaped(s), s.trials)) if known else None
+        self._refresh_rankings()
+        key = self._shaped.best()
+        return self.stats[key] if key is not None else None
+
+    def _rank(self, key: str, s: Stats | None, order: int) -> None:
+        self._shaped.note(key, (shaped(s), s.trials) if s is not None and s.trials > 0 else None, order)
 
     def _learn(self, key: str, stats: Stats) -> None:
         self.recent.append(key)

@@ -46,6 +46,9 @@ class Scheduler:
         self.running: dict[str, Evaluation] = {}  # trial_id -> its evaluation
         self.seen: dict[str, int] = {}  # candidate key -> iterations that evaluated it before
         self.blocked_by: str | None = None  # the cap that stopped the last dispatch, if any
+        # record.*: trajectories are asked for until the session's recordings reach record.max_mb (docs/data.md)
+        self.recording = spec.record.enabled
+        self.recorded_bytes = 0
 
     def add(self, ev: Evaluation) -> None:
         ev.started = time.monotonic()
@@ -80,6 +83,7 @@ class Scheduler:
             request = TrialRequest(
                 trial_id=f"i{ev.index:04d}-t{k:03d}", iteration=ev.index, seed=trial_seed(self.spec.seed, ev.index, k),
                 candidate=to_candidate(ev), record_replay=self.spec.video.enabled, out_dir=str(self.out_dir),
+                record_trajectory=self.recording,
             )
             self.ledger.start_trial()
             self.executor.submit(station, request)
@@ -99,9 +103,24 @@ class Scheduler:
                 log.error("record of unknown trial %s dropped", record.trial_id)
                 continue
             self.ledger.end_trial(record.robot_seconds)
+            if record.trajectory:
+                self._recorded(record.trajectory)
             ev.records.append(record)
             out.append((ev, record))
         return out
+
+    def _recorded(self, path: str) -> None:
+        """Count a written trajectory against record.max_mb; once spent, later trials are not recorded (the trials
+        already running finish theirs, so the total may pass the budget by at most a trial per station)."""
+        try:
+            self.recorded_bytes += Path(path).stat().st_size
+        except OSError:  # a station elsewhere (its file is not on this machine): counted where it is uploaded
+            return
+        budget = self.spec.record.max_mb * 2**20
+        if self.recording and self.recorded_bytes >= budget:
+            self.recording = False
+            log.warning("record.max_mb spent (%.1f MiB of trajectories recorded): later trials are not recorded; "
+                        "the session goes on", self.recorded_bytes / 2**20)
 
     def complete(self, ev: Evaluation, final: bool = False) -> bool:
         """Is `ev` finished: all wanted trials back, or (final / budget-blocked) nothing left running?"""

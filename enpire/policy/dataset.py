@@ -115,3 +115,82 @@ class EpisodeBuffer:
         if not self._x:
             return Dataset.empty(self.keys, cartesian=self.cartesian)
         return Dataset(np.stack(self._x), np.stack(self._y), np.asarray(self._ep, np.int64), self.keys, self.cartesian)
+
+
+# ---- an exported dataset as bc's data (policy.train.dataset=DIR; docs/data.md) -----------------------------
+def _pairs(obs: dict[str, np.ndarray], actions: np.ndarray, cartesian: bool) -> tuple[np.ndarray, np.ndarray]:
+    """features() and action_to_target() of every row at once (same keys, order and float32 result)."""
+    keys = sorted(obs)
+    x = np.concatenate([np.asarray(obs[k], np.float64).reshape(len(actions), -1) for k in keys], axis=1)
+    y = np.asarray(actions, np.float64).copy()
+    if cartesian and "ee_pos" in obs:
+        y[:, :3] -= np.asarray(obs["ee_pos"], np.float64)[:, :3]
+    return x.astype(np.float32), y.astype(np.float32)
+
+
+def _lerobot_episodes(folder: Path) -> list[tuple[dict, dict[str, np.ndarray], np.ndarray, np.ndarray]]:
+    """(episode row, obs by key, actions, attempt per row) of a LeRobot export (enpire.data.lerobot)."""
+    import json
+
+    import pyarrow.parquet as pq
+
+    info = json.loads((folder / "meta/info.json").read_text())
+    data = pq.read_table(sorted((folder / "data").glob("*/*.parquet"))).combine_chunks()
+    rows = pq.read_table(sorted((folder / "meta/episodes").glob("*/*.parquet"))).to_pylist()
+
+    def matrix(name: str) -> np.ndarray:
+        return data.column(name).combine_chunks().flatten().to_numpy().reshape(len(data), -1)
+
+    columns: dict[str, list[np.ndarray]] = {}
+    for feature in ("observation.state", "observation.environment_state"):
+        if feature not in info["features"]:
+            continue
+        m = matrix(feature)
+        for j, name in enumerate(info["features"][feature]["names"]):
+            head, _, tail = name.rpartition(".")
+            columns.setdefault(head if tail.isdigit() else name, []).append(m[:, j])
+    obs = {k: np.stack(v, axis=1) for k, v in columns.items()}
+    actions, attempt = matrix("action"), data.column("enpire.attempt").to_numpy()
+    out = []
+    for row in rows:
+        sel = slice(row["dataset_from_index"], row["dataset_to_index"])
+        tags = {k.removeprefix("enpire."): v for k, v in row.items() if k.startswith("enpire.")}
+        out.append((tags, {k: v[sel] for k, v in obs.items()}, actions[sel], attempt[sel]))
+    return out
+
+
+def _parquet_episodes(folder: Path) -> list[tuple[dict, dict[str, np.ndarray], np.ndarray, np.ndarray]]:
+    from enpire.data.tables import read_parquet
+
+    rows, arrays = read_parquet(folder)
+    return [(row, {k.removeprefix("obs/"): v for k, v in a.items() if k.startswith("obs/")}, a["actions"],
+             a["attempt"]) for row, a in zip(rows, arrays, strict=True)]
+
+
+def load_export(folder: str | Path, cartesian: bool = True) -> tuple[Dataset, dict[str, float]]:
+    """bc's data from an exported dataset dir (`--format parquet` or `lerobot`): every episode whose verifier
+    passed an attempt, the steps of that attempt only. Returns (dataset, metrics)."""
+    folder = Path(folder)
+    if (folder / "steps.parquet").is_file():
+        episodes = _parquet_episodes(folder)
+    elif (folder / "meta/info.json").is_file():
+        episodes = _lerobot_episodes(folder)
+    else:
+        raise FileNotFoundError(f"policy.train.dataset: {str(folder)!r} is not an exported dataset (no steps.parquet "
+                                "or meta/info.json); expected the --out of python -m enpire.export --format "
+                                "parquet|lerobot")
+    xs, ys, eps, keys = [], [], [], ()
+    for tags, obs, actions, attempt in episodes:
+        if not tags.get("success"):
+            continue
+        rows = np.asarray(attempt) == int(tags.get("success_attempt") or 1)
+        x, y = _pairs({k: v[rows] for k, v in obs.items()}, np.asarray(actions)[rows], cartesian)
+        keys = tuple(sorted(obs))
+        xs.append(x)
+        ys.append(y)
+        eps.append(np.full(len(x), len(eps), np.int64))
+    if not xs:
+        raise ValueError(f"policy.train.dataset: {str(folder)!r} holds no successful episode ({len(episodes)} "
+                         "episodes); bc learns from successes")
+    data = Dataset(np.concatenate(xs), np.concatenate(ys), np.concatenate(eps), keys, cartesian)
+    return data, {"dataset_episodes": float(len(xs)), "dataset_skipped": float(len(episodes) - len(xs))}

@@ -13,7 +13,7 @@ from enpire.spec.model import ExperimentSpec
 DEFAULT_RECIPE: dict[str, Any] = {
     "source_trials": "successes_and_demos", "demos": 16, "demo_noise": 0.01, "hidden_sizes": [128, 128],
     "epochs": 30, "learning_rate": 3e-3, "batch_size": 256, "weight_decay": 0.0, "online": "none",
-    "dagger_rounds": 2, "dagger_episodes": 6,
+    "dagger_rounds": 2, "dagger_episodes": 6, "dataset": None,  # dataset: an exported dir (docs/data.md)
 }
 
 

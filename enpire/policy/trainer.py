@@ -52,7 +52,12 @@ def _logger(tracking: TrackingTarget | None) -> Any:
 
 def gather(spec: ExperimentSpec, recipe: dict[str, Any], successes: Sequence[tuple[dict[str, float], int]],
            seed: int) -> tuple[Dataset, dict[str, float]]:
-    """The training set the recipe asks for: replayed successful trials and/or noisy scripted demos."""
+    """The training set the recipe asks for: an exported dataset (policy.train.dataset), or replayed successful
+    trials and/or noisy scripted demos."""
+    if recipe.get("dataset"):
+        from enpire.policy.dataset import load_export
+
+        return load_export(recipe["dataset"], spec.policy.action_mode == "cartesian")
     data, metrics = Dataset.empty(), {}
     if recipe["source_trials"] in ("successes", "successes_and_demos") and successes:
         by_params: dict[tuple, list[int]] = {}
@@ -84,6 +89,14 @@ def train_candidate(spec: ExperimentSpec, recipe: dict[str, Any] | None, data_di
     logger = _logger(tracking)
     if logger is not None:
         logger.log_recipe(rec)
+    if tracking is not None and rec.get("dataset"):  # the iteration names the exact data it trained on
+        from enpire.data.episodes import digest
+        from enpire.track.datasets import log_dataset
+
+        folder = Path(rec["dataset"]).resolve()
+        log_dataset(tracking.uri, tracking.run_id, folder.name, folder.as_uri(),
+                    digest([p for p in folder.rglob("*") if p.is_file()], folder), "training",
+                    {"episodes": metrics.get("dataset_episodes", 0.0), "pairs": len(data)})
     ckpt, fit = train_bc(data, rec, out / "bc", logger=logger, seed=seed)
     metrics.update(fit)
     if rec["online"] == "dagger" and int(rec["dagger_rounds"]) > 0:

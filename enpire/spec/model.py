@@ -198,6 +198,27 @@ class VideoSpec:
 
 
 @dataclass(frozen=True)
+class RecordSpec:
+    """`record:` which trials keep per-step trajectories (docs/data.md), frames per second, session size budget."""
+
+    trajectories: str = "none"  # none | failures | successes | all
+    frames_hz: float = 0.0  # 0 = no camera frames
+    max_mb: float = 1024.0
+
+    @property
+    def enabled(self) -> bool:
+        return self.trajectories != "none"
+
+    def keeps(self, passed: bool) -> bool:
+        """Does a trial whose verifier passed an attempt (`passed`) or not keep its trajectory?"""
+        if self.trajectories == "all":
+            return True
+        if self.trajectories == "successes":
+            return passed
+        return self.trajectories == "failures" and not passed
+
+
+@dataclass(frozen=True)
 class Fingerprints:
     done_sha256: str
     safety_sha256: str
@@ -229,6 +250,7 @@ class ExperimentSpec:
     overrides: tuple[str, ...] = ()
     team: tuple[AgentSpec, ...] = ()  # one AgentSpec per agent (len == agents); mixed with `team=[...]`
     determinism: str = "strict"  # strict | fast (enpire.agent.order)
+    record: RecordSpec = field(default_factory=RecordSpec)  # per-step trajectories (docs/data.md)
 
     @property
     def experiment_name(self) -> str:
@@ -326,4 +348,5 @@ def build(doc: dict[str, Any], fingerprints: Fingerprints, overrides: tuple[str,
         session_name=doc["session"]["name"], session_notes=doc["session"]["notes"],
         resolved=freeze(doc), fingerprints=fingerprints, overrides=tuple(overrides),
         determinism=str(doc.get("determinism", "strict")),
+        record=_typed(RecordSpec, doc.get("record") or {}),
     )

@@ -140,7 +140,11 @@ class Tracking:
     resumes: int = 0  # the n of this resume (0: a new session)
 
     def observers(self) -> list[SessionObserver]:
-        return [JournalObserver(self.journal), TrackerObserver(self.tracker, self.ballast)]
+        from enpire.data.store import RecordingObserver  # record.*: trajectories uploaded as they arrive
+
+        recording = RecordingObserver.for_tracker(self.tracker)
+        return [JournalObserver(self.journal), *([recording] if recording else []),
+                TrackerObserver(self.tracker, self.ballast)]
 
     @property
     def fatal(self) -> str | None:

@@ -28,6 +28,7 @@ NOISE_KEYS = (
     "tracking.uri", "tracking.artifact_root", "tracking.experiment", "tracking.flush_every_s",
     "video.enabled", "video.render", "video.iterations", "video.width", "video.height", "video.fps", "video.camera",
     "session.name", "session.notes", "resume", "supervision.control_root", "supervision.poll_s",
+    "record.trajectories", "record.frames_hz", "record.max_mb",  # what is kept of trials, never their outcomes
     "hydra/launcher", "hydra.launcher.n_jobs", "hydra.verbose",
 )
 NOISE_PREFIXES = ("hydra.", "hydra/", "tracking.")

@@ -180,6 +180,8 @@ def run_attempts(st: Drivable, policy: Policy, rec: TrialRecord, video: VideoRec
                 if estop[0]:  # ~0.1 us with the clock: the robot stops within one control step of the estop
                     event = estop_stop(st, step, started_at, previous)
                     break
+                if traj is not None:  # recording (record.trajectories): the observation as the policy gets it
+                    traj.observation(obs)
                 action = np.asarray(act(obs), dtype=float).ravel()
                 if action.shape != shape:
                     raise ValueError(f"policy action: got shape {action.shape}; expected {shape}")
@@ -188,12 +190,15 @@ def run_attempts(st: Drivable, policy: Policy, rec: TrialRecord, video: VideoRec
                 step += 1
                 robot_s += dt
                 if traj is not None:
-                    traj.add(data, action, attempt)
+                    traj.step(data, action, n_clamped, event is not None, attempt)
                 if video is not None:
                     video.maybe_capture(data, step)
                 if event is not None:
                     break
-                shaping_return += shaping(physics)
+                reward = shaping(physics)
+                shaping_return += reward
+                if traj is not None:
+                    traj.reward(reward)
                 if judge(dt) or (hopeless is not None and hopeless(physics)):
                     break
                 if early is not None and early(action):

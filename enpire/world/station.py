@@ -170,21 +170,48 @@ class SimStation:
         video: VideoRecorder | ReplayRecorder | None = (
             VideoRecorder(self.spec, self.scene.model, camera) if request.record_video
             else ReplayRecorder(self.spec, self.scene.model, camera) if request.record_replay else None)
-        traj = TrajectoryRecorder() if request.record_trajectory else None
+        traj = self._trajectory_recorder(camera) if request.record_trajectory else None
+        out = Path(request.out_dir)
         try:
             run_attempts(self, policy, rec, video, traj)
         finally:
-            out = Path(request.out_dir)
             if isinstance(video, VideoRecorder):
                 rec.video = video.save(out / f"{request.trial_id}.mp4")
                 video.close()
             elif isinstance(video, ReplayRecorder):
                 rec.replay = video.save(out / f"{request.trial_id}.replay.npz")
-            if traj is not None:
-                rec.trajectory = traj.save(out / f"{request.trial_id}.npz")
         rec.final_state = self._safe_state()
+        if traj is not None:
+            try:
+                self._keep_trajectory(traj, rec, request, out)
+            finally:
+                traj.close()
         rec.wall_s = time.perf_counter() - t0
         return rec
+
+    # -- recording (record.*, docs/data.md) ---------------------------------------------------------
+    def _trajectory_recorder(self, camera: str) -> TrajectoryRecorder:
+        """Arrays for the longest episode this spec allows (every attempt to its time limit)."""
+        spec = self.spec
+        steps = math.ceil(spec.done.time_limit_s / self._dt - 1e-9) * spec.done.attempts
+        return TrajectoryRecorder(spec, self._model, self._data, self._physics.quantity, steps, camera,
+                                  max_bytes=spec.record.max_mb * 2**20)
+
+    def _keep_trajectory(self, traj: TrajectoryRecorder, rec: TrialRecord, request: TrialRequest, out: Path) -> None:
+        """Write the trajectory beside the trial when `record.trajectories` selects its outcome (a request that
+        asks for one under record.trajectories=none keeps it whatever the outcome)."""
+        record = self.spec.record
+        if not traj.n or (record.enabled and not record.keeps(rec.pass_at_k)):
+            return
+        from dataclasses import asdict
+
+        s = self.spec
+        meta = {**rec.to_dict(), "candidate": asdict(request.candidate), "task": s.task.name, "robot": s.robot.name,
+                "action_mode": s.policy.action_mode, "control_dt": self._dt, "reason": rec.reason,
+                "envelope": {"torque_limit_nm": s.safety.torque_limit_nm, "workspace_low": list(s.safety.workspace.low),
+                             "workspace_high": list(s.safety.workspace.high)},
+                "done_sha256": s.fingerprints.done_sha256, "spec_sha256": s.fingerprints.spec_sha256}
+        rec.trajectory = traj.save(out / f"{request.trial_id}.npz", meta)
 
     def _safe_state(self) -> dict[str, float | None]:
         out: dict[str, float | None] = {}
