@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -56,6 +57,24 @@ class Stats:
         return self.rate - z * standard_error(self.successes, self.trials)
 
 
+class StatsTable(dict):
+    """Candidate key -> Stats that tells its agent when an entry is set (the incremental rankings re-rank it).
+    A Stats changed in place needs `agent._stats_changed(key)`; ProtocolAgent does that where it changes one."""
+
+    def __init__(self, changed: Callable[[str], None]) -> None:
+        super().__init__()
+        self._changed = changed
+
+    def __setitem__(self, key: str, value: Stats) -> None:
+        super().__setitem__(key, value)
+        self._changed(key)
+
+    def setdefault(self, key: str, default: Stats) -> Stats:  # type: ignore[override]
+        if key not in self:
+            self[key] = default
+        return self[key]
+
+
 class ProtocolAgent:
     """Base class: candidate statistics, incumbent, re-evaluation and /done confirmation."""
 
@@ -69,7 +88,7 @@ class ProtocolAgent:
         self.name = f"{config.kind}-{index}"
         self.rng = np.random.default_rng([int(seed), index])
         self.z = float(config.get("noise_z", 1.0))
-        self.stats: dict[str, Stats] = {}
+        self.stats: dict[str, Stats] = StatsTable(self._stats_changed)
         self.pending: set[str] = set()
         self.rejections = 0
         self.max_outstanding = 2
@@ -201,7 +220,6 @@ class ProtocolAgent:
         self.pending.add(key)
         if key not in self.stats:
             self.stats[key] = Stats(params=params, iteration=-1 if parent is None else parent)
-            self._stats_changed(key)
         proposal: dict = {"hypothesis": hypothesis, "parent": parent, "trials": min(int(trials), max_trials()),
                           "candidate": {"kind": "params", "params": params}}
         if borrowed_from:

@@ -127,7 +127,6 @@ class SearchAgent(ProtocolAgent):
         key = candidate_key({"kind": "params", "params": params})
         self.stats[key] = Stats(params=params, iteration=best.index, trials=best.candidate_trials,
                                 successes=best.candidate_success_rate * best.candidate_trials, fresh=False)
-        self._stats_changed(key)
         self.mean = to_unit(params, self.spec.policy)
         return branch
 

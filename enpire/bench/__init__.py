@@ -23,6 +23,7 @@ MODULES = (
     "enpire.bench.latency",  # latency
     "enpire.bench.startup",  # startup
     "enpire.bench.keep_rule",  # keep_rule
+    "enpire.bench.remote",  # remote
     "enpire.bench.recording",  # recording (trials as data)
 )
 

@@ -104,7 +104,46 @@ def main(argv: list[str] | None = None) -> int:
             extra["reason"] = args.reason
     path = send(directory, args.command, **extra)
     print(f"{args.command} sent to session {args.session_id} ({path.name})")
+    if args.command == "estop":
+        _estop_remote(directory)
     return EXIT_SENT
+
+
+def _estop_remote(directory: Path) -> None:
+    """executor=remote: the stations are told directly too (the runner forwards the flag as well, but it may be
+    frozen); the addresses are in the session's remote_stations.json, the token in its env var or file."""
+    try:
+        doc = json.loads((directory / "remote_stations.json").read_text())
+    except (OSError, ValueError):
+        return
+    import threading
+
+    from enpire.station.client import StationClient, StationError
+    from enpire.station.protocol import load_token
+
+    try:
+        token = load_token(doc.get("token_env"), doc.get("token_file"))
+    except OSError as error:
+        token, why = None, str(error)
+    else:
+        why = f"no token in ${doc.get('token_env')}" + (f" or {doc['token_file']}" if doc.get("token_file") else "")
+    if token is None:
+        print(f"enpire.ctl: remote stations not told directly ({why}); the session's runner forwards the estop",
+              file=sys.stderr)
+        return
+
+    def tell(address: str) -> None:
+        try:
+            StationClient(address, token).estop("operator estop (python -m enpire.ctl estop)")
+            print(f"estop sent to remote station {address}")
+        except (StationError, ValueError) as error:
+            print(f"enpire.ctl: estop did not reach remote station {address}: {error}", file=sys.stderr)
+
+    threads = [threading.Thread(target=tell, args=(str(a),)) for a in doc.get("stations", [])]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=5.0)
 
 
 if __name__ == "__main__":

@@ -161,6 +161,20 @@ def _policy(doc: dict[str, Any]) -> list[Problem]:
 
 def _executor(doc: dict[str, Any]) -> list[Problem]:
     e = doc["executor"]
+    out = []
+    if e["kind"] == "remote":  # station servers; a fleet larger than the list runs the rest as local processes
+        stations = list(e.get("stations") or [])
+        if len(stations) > doc["fleet"]:
+            out.append(Problem("executor.stations", stations, f"at most fleet = {doc['fleet']} station addresses "
+                                                              f"(got {len(stations)})"))
+        twice = sorted({a for a in stations if stations.count(a) > 1})
+        if twice:
+            out.append(Problem("executor.stations", stations, f"each station once ({', '.join(twice)} more than once)"))
+        local_part = len(stations) < doc["fleet"]
+        if local_part and e["start_method"] == "none":
+            out.append(Problem("executor.start_method", "none", f"a process start method for the "
+                                                               f"{doc['fleet'] - len(stations)} local stations"))
+        return out
     own = e["kind"] not in ("inline", "ray")  # only `local` starts station processes itself
     if own == (e["start_method"] == "none"):
         want = "a process start method" if own else f"'none' for the {e['kind']} executor"

@@ -21,6 +21,7 @@ PLUGIN = Plugin.from_folders(
         "inline": "enpire.fleet.executor:InlineExecutor",
         "local": "enpire.fleet.local:LocalExecutor",
         "ray": "enpire.fleet.ray_executor:RayExecutor",
+        "remote": "enpire.fleet.remote:RemoteExecutor",
     },
     verifiers={"predicate": "enpire.world.verifier:Verifier"},
     capabilities={

@@ -45,6 +45,7 @@ SAMPLES: dict[str, list[dict[str, Any]]] = {
                "wall_s": 2.0, "steps": 75, "clamps": 3,
                "safety_events": [{"kind": "workspace", "step": 40, "value": 0.8, "limit": 0.72, "detail": "x"}],
                "final_state": {"drawer_opening": 0.01}}],
+    "station_protocol": [{"type": "heartbeat", "owner": "runner@host:123", "seq": 4, "trial_id": "i0001-t000"}],
     # the config files as written (before composition): the root config and the experiment overlays
     "config": [yaml.safe_load((CONFIG_DIR / "config.yaml").read_text())],
     "overlay": [yaml.safe_load(p.read_text()) for p in sorted((CONFIG_DIR / "experiment").glob("*.yaml"))],
@@ -125,7 +126,9 @@ def _bad_string(site: Site) -> st.SearchStrategy[Any] | None:
 @st.composite
 def mutants(draw: st.DrawFn) -> tuple[str, Any, str, str]:
     """(schema name, mutated document, key path that must be named, what was done)."""
-    name, text = draw(st.sampled_from(documents()))
+    # The station protocol is a oneOf of message types (the walk below follows properties, not oneOf branches);
+    # its malformed messages are refused in tests/station/test_station_server.py.
+    name, text = draw(st.sampled_from([d for d in documents() if d[0] != "station_protocol"]))
     doc = json.loads(text)
     choices: list[tuple[str, Site]] = []
     for site in sites(load(name), doc):
