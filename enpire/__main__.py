@@ -16,6 +16,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig
 
 from enpire import CONFIG_DIR
+from enpire.plugins import PluginError
 from enpire.spec.errors import EXIT_INTEGRITY, EXIT_INVALID_SPEC, IntegrityError, SpecError
 from enpire.spec.load import spec_from_config
 from enpire.spec.preflight import INFO_FLAGS, preflight, split_argv
@@ -72,6 +73,9 @@ def main(argv: list[str] | None = None) -> int:
     except IntegrityError as error:  # resume= of a session whose stored spec was edited since its launch
         print(f"enpire: {error}", file=sys.stderr)
         return EXIT_INTEGRITY
+    except PluginError as error:  # an installed plugin that does not load or contradicts another: nothing ran
+        print(f"enpire: {error}", file=sys.stderr)
+        return EXIT_INVALID_SPEC
     sys.argv = [sys.argv[0], *argv]
     install_search_path()  # plugins' config dirs (the shipped tasks' folders included) on Hydra's search path
     _app()

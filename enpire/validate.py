@@ -15,7 +15,7 @@ from pathlib import Path
 import yaml
 
 from enpire import CONFIG_DIR
-from enpire.plugins import ONLY_CONFIG_DIR_ENV
+from enpire.plugins import ONLY_CONFIG_DIR_ENV, PluginError, plugins
 from enpire.spec.compose import compose_config, resolve
 from enpire.spec.errors import EXIT_INVALID_SPEC, Problem, SpecError
 from enpire.spec.load import spec_from_config
@@ -115,6 +115,9 @@ def main(argv: list[str] | None = None) -> int:
         os.environ[ONLY_CONFIG_DIR_ENV] = "1"  # read by every worker process too
     try:
         return _run(config_dir, args.jobs)
+    except PluginError as error:
+        print(f"enpire.validate: {error}", file=sys.stderr)
+        return EXIT_INVALID_SPEC
     finally:
         if before is None:
             os.environ.pop(ONLY_CONFIG_DIR_ENV, None)
@@ -137,7 +140,7 @@ def _run(config_dir: Path, n_jobs: int) -> int:
                 print(f"FAIL {label}: " + SpecError(problems).render(), file=sys.stderr)
     n_combos = len(jobs) - n_options
     print(f"validated {n_options} group options and {n_combos} combinations against specs/: "
-          f"{len(jobs) - failed} passed, {failed} failed")
+          f"{len(jobs) - failed} passed, {failed} failed (plugins: {', '.join(p.name for p in plugins())})")
     return EXIT_INVALID_SPEC if failed else 0
 
 

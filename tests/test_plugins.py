@@ -104,3 +104,14 @@ def test_a_plugin_session_reaches_done_with_station_processes(tmp_path: Path) ->
     bad = subprocess.run([sys.executable, "-m", "enpire", "task=valve", "task.options.damping=-2"], cwd=tmp_path,
                          env=env, capture_output=True, text=True, timeout=600)
     assert bad.returncode == 2 and problem_paths(bad.stderr) == ["task.options.damping"], bad.stderr
+
+
+def test_a_clashing_plugin_ends_the_command_with_one_line_and_exit_2(tmp_path: Path) -> None:
+    (tmp_path / "clash_cli.py").write_text(
+        "from enpire.plugins import Plugin\nPLUGIN = Plugin('clash', agents={'search': 'clash_cli:X'})\n")
+    env = {**os.environ, plugins.ENV_VAR: "clash_cli:PLUGIN",
+           "PYTHONPATH": os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")])}
+    out = subprocess.run([sys.executable, "-m", "enpire", "task=reach"], cwd=tmp_path, env=env, capture_output=True,
+                         text=True, timeout=300)
+    assert out.returncode == 2, out.stderr[-2000:]
+    assert "plugins 'enpire' and 'clash' both define agent 'search'" in out.stderr and "Traceback" not in out.stderr

@@ -24,6 +24,7 @@ from enpire.spec.model import ExperimentSpec, Fingerprints, build
 from enpire.spec.schemas import validate
 from enpire.spec.secrets import scrub, scrub_problems, scrubbed_paths, secret_values
 from enpire.spec.semantic import semantic_problems
+from enpire.spec.task_elements import element_problems
 from enpire.spec.team import resolve_team
 
 
@@ -73,6 +74,8 @@ def spec_from_config(cfg: DictConfig | dict[str, Any], overrides: tuple[str, ...
                                                         if not p.path.startswith(unknown)])) from None
     if team_problems:
         raise SpecError(scrub_problems(team_problems))
+    if missing_elements := element_problems(doc):  # names in `from:` / `set:` that the arena does not have
+        raise SpecError(missing_elements)
     if check_extras and (missing := extras_problems(doc)):
         raise SpecError(missing)
     prints = Fingerprints(

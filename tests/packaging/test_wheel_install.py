@@ -80,6 +80,7 @@ def test_wheel_and_plugin_install_into_a_fresh_venv_and_run_sessions_to_done(tmp
     validated = sh(venv / "bin" / "enpire-validate", cwd=work, env=env)
     options = int(re.search(r"validated (\d+) group options", validated).group(1))
     assert "0 failed" in validated and options == core_options + 6, validated  # valve x4, enarm_rubber, grid
+    assert "(plugins: enpire, enpire-valve)" in validated, validated
     plugin_out = sh(venv / "bin" / "enpire", "task=valve", "fleet=2", "video.enabled=false", cwd=work, env=env)
     plugin_summary = dict(line.split(": ", 1) for line in plugin_out.splitlines() if ": " in line)
     assert plugin_summary["reached_done"] == "true", plugin_out[-2000:]

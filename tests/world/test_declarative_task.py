@@ -82,9 +82,21 @@ def test_the_mjcf_and_the_declaring_code_are_part_of_the_done_fingerprint(conf: 
         xml.write_text(before)
 
 
-def test_a_declared_element_that_is_not_in_the_scene_is_named(conf: Path) -> None:
-    spec = load_spec(["task=slide", "task.state_space.block_pos.from.joint_pos=nope"], config_dir=conf)
-    with pytest.raises(QuantityError, match=r"task.state_space.block_pos.from: joint 'nope' is not in the scene"):
+def test_a_declared_element_that_is_not_in_the_arena_is_refused_at_load(conf: Path) -> None:
+    """Exit 2 naming the key, before any station starts (not a crash in every trial)."""
+    with pytest.raises(SpecError) as error:
+        load_spec(["task=slide", "task.state_space.block_pos.from.joint_pos=nope",
+                   "task.init.goal_x.set.body=nobody"], config_dir=conf)
+    assert sorted(p.path for p in error.value.problems) == ["task.init.goal_x.set.body",
+                                                            "task.state_space.block_pos.from.joint_pos"]
+    assert "block_slide" in error.value.render()  # what the arena does have
+
+
+def test_the_station_names_a_robot_element_missing_from_the_built_scene(conf: Path) -> None:
+    """A robot's element ("enarm/...") is not in the arena file: the scene build names the quantity."""
+    bad = "task.state_space.tool_height.from.position=body:enarm/nope"
+    spec = load_spec(["task=slide", bad], config_dir=conf)
+    with pytest.raises(QuantityError, match=r"tool_height.from: body 'enarm/nope' is not in the scene"):
         make_station(spec, 0)
 
 
