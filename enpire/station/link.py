@@ -7,9 +7,12 @@ Events put on the executor's queue, each `(kind, index, generation, payload)`:
   ("died", i, g, why)               unreachable, channel lost, silent past station_timeout_s (the executor
                                     records the trial in flight as crash and reconnects or retires the station)
   ("faulty", i, g, why)             refused for good: wrong token, leased by another runner, other fingerprints
-A link whose channel drops mid-trial first reconnects (within connect_timeout_s) and asks for the same trial
-id again: the station answers with the stored record or attaches to the running trial, so a trial is never
-run twice, and none is lost.
+A link whose channel drops first reconnects (within min(connect_timeout_s, station_timeout_s)) and, mid-trial,
+asks for the same trial id again: the station answers with the stored record or attaches to the running trial,
+so a trial is never run twice, and none is lost. Idle, the channel is just reopened: a flaky link costs no
+executor.max_restarts; only a station that stays unreachable past that time is reported "died".
+(A mid-trial drop still stops the robot: the station's dead-man sees the connection close, and the trial the
+runner gets back is `estopped`, no evidence for the judge.)
 """
 
 from __future__ import annotations
@@ -162,14 +165,20 @@ class StationLink(threading.Thread):
             except StationError as error:
                 if self._halt.is_set():
                     return
-                if current is None or not self._reconnect(current, str(error)):
+                if not self._reconnect(str(error)):
                     self._put("died", str(error))
                     return
                 last_seen = next_beat = time.monotonic()
 
-    def _reconnect(self, current: TrialRequest, why: str) -> bool:
-        """Channel lost mid-trial: connect again and ask for the same trial (stored record, or attach to it)."""
-        log.warning("station %s: %s; reconnecting for trial %s", self.client.address, why, current.trial_id)
+    def _reconnect(self, why: str) -> bool:
+        """Channel lost: connect again and ask for the trial in flight, if any, again (the station answers with
+        its stored record or attaches this channel to the running trial). Re-read under the lock: the trial may
+        have been handed over while the channel was dying. Idle, a lost channel is just reopened, so a flaky
+        link does not use up executor.max_restarts; a station that stays unreachable still dies here."""
+        with self._lock:
+            current = self._current
+        log.warning("station %s: %s; reconnecting%s", self.client.address, why,
+                    f" for trial {current.trial_id}" if current is not None else " (idle)")
         old, self._channel = self._channel, None
         if old is not None:
             old.close()
