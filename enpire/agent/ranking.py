@@ -1,4 +1,5 @@
-"""The best of many candidates whose statistics change a few at a time, without re-ranking them all.
+"""The best of many candidates whose statistics change a few at a time, without re-ranking them all
+(the agents' incumbent and screens; the session's confirmed best, enpire.track.confidence).
 
 An agent asks for its incumbent (and the search agent for its best shaped candidate, the sequential
 screen for its most plausible one) on every proposal; ranking every known candidate each time made a

@@ -210,10 +210,9 @@ def code_files(classes: Iterable[type]) -> set[Path]:
 
 @functools.cache
 def _files_of_task_class(cls: type) -> tuple[tuple[Path, ...], str]:
-    module_file = _module_file(cls)
     files = code_files([cls, getattr(cls, "physics_class", object)])
-    if module_file is not None:
-        files.add(module_file.parent / cls.xml)  # as Task.arena() finds it
+    if _module_file(cls) is not None:
+        files.add(cls.arena_file().resolve())
     opened, error = _opened_while(lambda: cls.__new__(cls).arena())
     return tuple(sorted(files | opened)), error
 

@@ -41,17 +41,14 @@ def _known_keys(schema: dict[str, Any]) -> set[str]:
     return keys
 
 
-def _own(schema: dict[str, Any] | None) -> list[str]:
-    return list((schema or {}).get("properties") or {})
-
-
-def _kind_branch(kind: str, schema: dict[str, Any] | None, key: str, known: set[str]) -> dict[str, Any]:
-    """Chosen: the plugin's schema. Not chosen: the keys only this kind has are refused."""
+def _kind_branch(kind: str, schema: dict[str, Any] | None, key: str, known: set[str] | None) -> dict[str, Any]:
+    """Chosen: the plugin's schema. Not chosen: the keys only this kind has (not in `known`) are refused;
+    `known` None when the other kinds' own schemas refuse unknown keys already."""
     when = {"properties": {"kind": {"const": kind}}, "required": ["kind"]}
     if schema is None:
         return {"if": when, "then": True}
-    own = sorted(set(schema.get("properties") or {}) - known)
     branch: dict[str, Any] = {"if": when, "then": {"$ref": _uri(key, schema)}}
+    own = sorted(set(schema.get("properties") or {}) - known) if known is not None else []
     if own:
         branch["else"] = {"properties": {k: False for k in own}}
     return branch
@@ -65,7 +62,10 @@ def extend(group: str, base: dict[str, Any]) -> dict[str, Any]:
         if not kinds:
             return base
         out = copy.deepcopy(base)
-        known = _known_keys(base)
+        # A schema closed at the top (executor) admits a plugin kind's keys there, so the other kinds must refuse
+        # them in an else-branch; one whose kinds close themselves ($defs, agent) needs none.
+        closed_top = out.get("additionalProperties") is False
+        known = _known_keys(base) if closed_top else None
         out["properties"]["kind"]["enum"] += kinds
         branches = out.setdefault("allOf", [])
         for kind in kinds:
@@ -74,12 +74,10 @@ def extend(group: str, base: dict[str, Any]) -> dict[str, Any]:
             if schema is None and group == "agent":
                 raise plugins.PluginError(f"agent kind {kind!r} of plugin {plugins.owner('agents', kind)!r} has no "
                                           f"schema of its options (Plugin.schemas['{key}'])")
-            if schema is not None and out.get("additionalProperties") is False:
+            if schema is not None and closed_top:
                 for name in schema.get("properties") or {}:
                     out["properties"].setdefault(name, True)  # the kind's branch says what it may be
-            # Where the shipped kinds refuse unknown keys themselves (agent $defs), no else-branch is needed.
-            closed = out.get("additionalProperties") is not False
-            branches.append(_kind_branch(kind, schema, key, known | (set(_own(schema)) if closed else set())))
+            branches.append(_kind_branch(kind, schema, key, known))
         return out
     if group in ("task", "robot"):
         keys = sorted(k for k in files if k.startswith(f"{group}/"))

@@ -39,8 +39,7 @@ def _arena_file(task: dict[str, Any]) -> str | None:
         cls = task_class(task["name"])
     except (KeyError, plugins.PluginError):
         return None  # an unknown task is reported where the task is built
-    module = __import__(cls.__module__, fromlist=["__file__"])
-    path = Path(module.__file__).parent / cls.xml
+    path = cls.arena_file()
     return str(path) if path.is_file() else None
 
 

@@ -12,11 +12,11 @@ Wilson rather than the normal approximation because it stays inside [0, 1] and i
 
 from __future__ import annotations
 
-import heapq
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
+from enpire.agent.ranking import Ranking
 from enpire.judge.keep import KEEP_MIN_TRIALS
 
 Z95 = 1.959963984540054  # two-sided 95% (each bound is a one-sided 97.5% bound)
@@ -78,10 +78,13 @@ def describe(successes: float, trials: float) -> str:
     return f"{successes / trials:.2f} ({successes:.0f}/{trials:.0f}, 95% CI {lo:.2f}-{hi:.2f})"
 
 
+def _rank(c: Confirmed) -> tuple[float, int, str]:
+    """The order of the confirmed best: lower bound, then trials, then the key (every run names the same one)."""
+    return (round(c.lcb, 12), c.trials, c.key)
+
+
 def _better(a: Confirmed, b: Confirmed | None) -> bool:
-    if b is None:
-        return True
-    return (round(a.lcb, 12), a.trials, a.key) > (round(b.lcb, 12), b.trials, b.key)
+    return b is None or _rank(a) > _rank(b)
 
 
 def confirmed_best(pools: Mapping[str, Sequence[bool]], min_trials: int = MIN_TRIALS) -> Confirmed | None:
@@ -105,38 +108,24 @@ def best_of(results: Iterable[Confirmed], min_trials: int = MIN_TRIALS) -> Confi
     return best
 
 
-class _Ranked:
-    """A heap entry ordered so that the better candidate (the `_better` order) comes first."""
-
-    __slots__ = ("cand",)
-
-    def __init__(self, cand: Confirmed) -> None:
-        self.cand = cand
-
-    def __lt__(self, other: _Ranked) -> bool:
-        return _better(self.cand, other.cand)
-
-
 class BestTracker:
-    """confirmed_best kept up to date as pools grow: each grown candidate is ranked once (a heap with lazy
-    deletion), so a long session does not re-rank every candidate after every iteration. Same answer as
-    confirmed_best(pools) (tests/track/test_confidence.py)."""
+    """confirmed_best kept up to date as pools grow: each grown candidate is ranked once (enpire.agent.ranking:
+    a heap with lazy deletion), so a long session does not re-rank every candidate after every iteration.
+    Same answer as confirmed_best(pools) (tests/track/test_confidence.py)."""
 
     def __init__(self, min_trials: int = MIN_TRIALS) -> None:
         self.min_trials = min_trials
         self._current: dict[str, Confirmed] = {}
-        self._heap: list[_Ranked] = []
+        self._ranking = Ranking()
 
     def update(self, pools: Mapping[str, Sequence[bool]], grown: Iterable[str]) -> Confirmed | None:
         for key in grown:
             pool = pools.get(key, ())
             if len(pool) >= self.min_trials:
-                cand = Confirmed(key, int(sum(bool(x) for x in pool)), len(pool))
-                self._current[key] = cand
-                heapq.heappush(self._heap, _Ranked(cand))
-        while self._heap and self._current.get(self._heap[0].cand.key) is not self._heap[0].cand:
-            heapq.heappop(self._heap)  # an entry of a pool that has grown since
-        return self._heap[0].cand if self._heap else None
+                cand = self._current[key] = Confirmed(key, int(sum(bool(x) for x in pool)), len(pool))
+                self._ranking.note(key, _rank(cand), 0)  # keys are unique: the rank decides every tie
+        best = self._ranking.best()
+        return self._current[best] if best is not None else None
 
 
 def best_metrics(pools: Mapping[str, Sequence[bool]], best: Confirmed | bool | None = False) -> dict[str, float]:

@@ -252,9 +252,14 @@ class Task(ABC):
     def __init__(self, spec: TaskSpec) -> None:
         self.spec = spec
 
+    @classmethod
+    def arena_file(cls) -> Path:
+        """The arena MJCF: `xml` beside the module that defines the class."""
+        return Path(importlib.import_module(cls.__module__).__file__).parent / cls.xml
+
     def arena(self) -> mjcf.RootElement:
         """A fresh MJCF arena (the XML beside the module)."""
-        return mjcf.from_path(str(Path(importlib.import_module(type(self).__module__).__file__).parent / self.xml))
+        return mjcf.from_path(str(self.arena_file()))
 
     @abstractmethod
     def initialize(self, physics: TaskPhysics, init: Mapping[str, float], rng: np.random.Generator) -> None:
