@@ -21,7 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from enpire.agent.api import Agent, Budgets
+from enpire.agent.api import Agent, AgentReply
+from enpire.agent.calls import AgentCalls, Pipeline, strict_lag
 from enpire.agent.intake import normalise, rejection
 from enpire.agent.order import CallOrder
 from enpire.agent.proposal import proposal_schema
@@ -30,6 +31,7 @@ from enpire.agent.tree import IdeaTree
 from enpire.fleet.budget import BudgetLedger
 from enpire.fleet.executor import STATION_FACTORY
 from enpire.fleet.executors import make_executor
+from enpire.fleet.human_reset import write_interventions
 from enpire.fleet.scheduler import Scheduler
 from enpire.fleet.trainer_slot import TrainerSlot, iteration_run_opener
 from enpire.judge.integrity import check_integrity
@@ -42,9 +44,11 @@ from enpire.spec.model import ExperimentSpec
 from enpire.track.confidence import BestTracker, Confirmed, best_metrics
 from enpire.track.finish import session_end
 from enpire.track.observers import IterationClosed, SessionObserver, Tracking, TrackingFailed
-from enpire.track.resume import open_tracking
+from enpire.track.resume import begin_tracking
 
 if TYPE_CHECKING:
+    from enpire.ops.control import ControlChannel
+    from enpire.track.deferred import DeferredTracking
     from enpire.track.resume import Restored
 
 log = logging.getLogger(__name__)
@@ -69,14 +73,16 @@ def build_agents(spec: ExperimentSpec) -> list[Agent]:
     return [make_agent(spec, index=i, seed=spec.seed, agent=team[i]) for i in range(len(team))]
 
 
-class Session:
-    """State of one running session; `run` drives it to the end and returns the exit code."""
+class Session(AgentCalls):
+    """State of one running session; `run` drives it to the end and returns the exit code. Agent calls
+    (when, of whom, for how many proposals) are enpire.agent.calls'."""
 
     def __init__(self, spec: ExperimentSpec, context: SessionContext, agents: list[Agent] | None,
                  station_factory: str, on_iteration: Callable[[IterationSummary], None] | None,
                  live: bool | None) -> None:
         self.spec, self.context, self.on_iteration = spec, context, on_iteration
         self.t0 = time.monotonic()
+        self.launched_ms = int(time.time() * 1000)  # the session run's start, even when it opens after trials ran
         self.ledger = BudgetLedger(spec.budget, trial_reserve_s=spec.done.time_limit_s * spec.done.attempts)
         self.tree = IdeaTree(spec)
         self.best_tracker = BestTracker()  # the confirmed best, ranked incrementally (enpire.track.confidence)
@@ -87,7 +93,9 @@ class Session:
         self.trainer = TrainerSlot(spec, self.ledger, Path(context.run_dir) / "trainer")  # bc: trained first
         self.progress = Progress(f"enpire {spec.task.name} fleet={spec.fleet}", live)
         self.next_index = 0
-        self.order = CallOrder(spec.determinism, lag=2 * spec.fleet)  # strict: proposals from a logical history
+        sizes = tuple(max(1, int(getattr(m.agent, "batch", 1))) for m in self.team.members)  # strict call layout
+        self.order = CallOrder(spec.determinism, lag=strict_lag(spec.fleet, sizes), sizes=sizes)
+        self.pipeline = Pipeline()  # the fleet's trial rate: how far ahead agents are asked
         self.stopped_by: str | None = None
         self.breach: IntegrityError | None = None
         self.done_at: dict[str, float] | None = None
@@ -95,63 +103,22 @@ class Session:
         self.last_line = ""
         self.crashes = 0
         self.executing_s = 0.0  # wall seconds stations spent executing trials, by their own clocks
-        self.tracking: Tracking | None = None  # MLflow writer + journal, opened once the stations boot
+        self.tracking: Tracking | DeferredTracking | None = None  # journal + MLflow writer (enpire.track.deferred)
         self.observers: list[SessionObserver] = []  # told of every proposal, trial, iteration and the end
         self.control: SessionControl | None = None  # operator control (enpire.ops), opened once the run id is known
+        self.channel: ControlChannel | None = None  # its channel, until the control opens on it
         self.paused = False
 
     @property
     def session_id(self) -> str:
         """The MLflow run id of the session run ('' before it exists)."""
-        return self.tracking.tracker.run_id if self.tracking is not None else ""
+        tracker = self.tracking.tracker if self.tracking is not None else None
+        return tracker.run_id if tracker is not None else ""
 
     # ---- agents ------------------------------------------------------------------------------
-    def _budgets(self, horizon: int | None = None) -> Budgets:
-        used, limits = self.ledger.snapshot()
-        if horizon is not None:  # strict: what the visible history spent, not what happens to have finished
-            seen = [it for it in self.tree.iterations if it.index < horizon and it.decision != "cancelled"]
-            used.update(iterations=float(len(seen)), trials=float(sum(it.trials for it in seen)),
-                        robot_seconds=sum(it.robot_seconds for it in seen), tokens=float(sum(it.tokens for it in seen)))
-        return Budgets(used=used, limits=limits)
-
     def _valid_parents(self, horizon: int | None = None) -> dict[int, dict]:
         return {it.index: it.candidate for it in self.tree.iterations
                 if it.decision not in ("rejected", "cancelled") and (horizon is None or it.index < horizon)}
-
-    def _may_ask(self) -> bool:
-        """Is a new proposal worth an agent call now? Not while enough work is queued, nor once no trial of
-        it could be dispatched (the trials and robot_seconds caps, counting the work already queued)."""
-        queued = self.scheduler.undispatched()
-        if queued >= max(1, self.spec.fleet - len(self.executor.faulty())) \
-                and not self.trainer.wants_work(self.scheduler.queue):  # an idle trainer asks for a recipe
-            return False  # enough queued work: ask later, with more results known
-        return self.ledger.blocking_iteration() is None and self.ledger.blocking_proposal(queued) is None
-
-    def _start_calls(self) -> None:
-        if self.order.strict:
-            return self._start_calls_in_order()
-        for member in self.team.ready():
-            if not self._may_ask():
-                return
-            self.ledger.reserve("iterations", 1)
-            state = self.tree.state(member.agent.branch, self._budgets(), self.schema)
-            self.team.call(member, state, time.monotonic())
-
-    def _start_calls_in_order(self) -> None:
-        """determinism=strict: iteration j is asked of member j mod team, from the history below its horizon."""
-        while True:
-            index = self.order.next_index()
-            member = self.team.members[index % len(self.team.members)]
-            if member.call is not None or member.outstanding >= member.max_outstanding \
-                    or not self.order.may_call(index) or not self._may_ask():
-                return
-            for summary in self.order.observations(member.name, index):
-                member.agent.observe(summary)
-            horizon = self.order.horizon(index)
-            self.ledger.reserve("iterations", 1)
-            state = self.tree.state(member.agent.branch, self._budgets(horizon), self.schema, horizon=horizon)
-            self.team.call(member, state, time.monotonic(), index=index)
-            self.order.started(index)
 
     def _take_replies(self, now: float) -> None:
         finished = self.team.finished(now)
@@ -164,14 +131,17 @@ class Session:
         for index, member, reply, called_at in taken:
             if self.stopped_by is None:
                 self._take_reply(member, reply, index, called_at)
-            else:  # discarded at the stop: its iteration is not charged, its tokens are
-                self.ledger.release("iterations", 1)
+            else:  # discarded at the stop: its iterations are not charged, its tokens are
+                self.ledger.release("iterations", self.order.slot(index)[1] if index is not None else member.call_slots)
                 self.ledger.charge("tokens", reply.tokens)
                 member.tokens += reply.tokens
 
-    def _take_reply(self, member: Member, reply, index: int | None = None,  # type: ignore[no-untyped-def]
+    def _take_reply(self, member: Member, reply: AgentReply, index: int | None = None,
                     called_at: float | None = None) -> None:
-        self.ledger.release("iterations", 1)
+        """A call's reply: up to its slots of proposals, iterations `index`, `index + 1`, ... (strict) or the next
+        free indices (fast); the first carries the call's tokens and transcript."""
+        slots = self.order.slot(index)[1] if index is not None else member.call_slots
+        self.ledger.release("iterations", slots)
         if reply.tokens:
             self.ledger.charge("tokens", reply.tokens)
             member.tokens += reply.tokens
@@ -187,28 +157,41 @@ class Session:
             return
         member.failures = 0
         check_integrity(self.spec)  # before every iteration
-        if index is None:
-            index = self.next_index
+        first = self.next_index if index is None else index
+        proposals = reply.proposals
+        if len(proposals) > slots:
+            log.warning("agent %s sent %d proposals for %d slots; the rest are ignored", member.name,
+                        len(proposals), slots)
+        for k in range(slots):
+            if k < len(proposals) and (k == 0 or self.ledger.blocking_iteration() is None):
+                self._accept(member, proposals[k], first + k, reply.tokens if k == 0 else 0,
+                             reply.transcript if k == 0 else [], called_at)
+            elif index is not None:  # strict: a slot the reply (or a spent cap) left unused
+                self.order.skip(first + k)
+
+    def _accept(self, member: Member, proposal: dict, index: int, tokens: int, transcript: list,
+                called_at: float | None) -> None:
+        """One proposal of a reply: rejected (the agent is told why), cancelled (no trial left) or queued."""
         self.next_index = max(self.next_index, index + 1)
         self.ledger.charge("iterations", 1)
         parents = self._valid_parents(self.order.horizon(index) if self.order.strict else None)
-        why = rejection(reply.proposal, self.schema, parents)
+        why = rejection(proposal, self.schema, parents)
         if why is not None:
-            summary = self.tree.reject(index, member.name, member.agent.branch, reply.proposal, why, reply.tokens)
-            self._closed(summary, [], member, reply.transcript, called_at)
+            summary = self.tree.reject(index, member.name, member.agent.branch, proposal, why, tokens)
+            self._closed(summary, [], member, transcript, called_at)
             return
-        candidate, key = normalise(reply.proposal, self.spec, parents)
-        wanted = int(reply.proposal.get("trials") or self.spec.agent.trials_per_candidate)
+        candidate, key = normalise(proposal, self.spec, parents)
+        wanted = int(proposal.get("trials") or self.spec.agent.trials_per_candidate)
         trials = min(wanted, self.ledger.trials_left(self.scheduler.undispatched()))  # never more than the cap allows
         ev = Evaluation(
-            index=index, agent=member.name, branch=member.agent.branch, parent=reply.proposal.get("parent"),
-            hypothesis=reply.proposal["hypothesis"], candidate=candidate, key=key, trials_wanted=trials,
-            borrowed_from=reply.proposal.get("borrowed_from"), tokens=reply.tokens, transcript=reply.transcript)
+            index=index, agent=member.name, branch=member.agent.branch, parent=proposal.get("parent"),
+            hypothesis=proposal["hypothesis"], candidate=candidate, key=key, trials_wanted=trials,
+            borrowed_from=proposal.get("borrowed_from"), tokens=tokens, transcript=transcript)
         if trials == 0:  # the trials cap leaves nothing for it: cancelled, not an iteration of the budget
             ev.trials_wanted = wanted
             self._cancel(ev, member)
             return
-        if self.control is not None and self.control.hold(ev, member, reply.proposal):
+        if self.control is not None and self.control.hold(ev, member, proposal):
             member.outstanding += 1  # supervision.approve=code: waits for `enpire.ctl approve`, the session with it
             return
         self._queue(ev, member)
@@ -309,7 +292,9 @@ class Session:
         running = {ev.index for ev in self.scheduler.running.values()}
         faulty = self.executor.faulty()
         idle = set(self.executor.idle())
-        stations = ["faulty" if i in faulty else "idle" if i in idle else "busy" for i in range(self.spec.fleet)]
+        person = self.executor.needs_person()
+        stations = ["faulty" if i in faulty else "needs_reset" if i in person else "idle" if i in idle else "busy"
+                    for i in range(self.spec.fleet)]
         agents = [f"{m.name}: {'thinking' if m.call else 'waiting'}, {m.outstanding} evaluating"
                   for m in self.team.members]
         used, limits = self.ledger.snapshot()
@@ -319,7 +304,8 @@ class Session:
         return Snapshot(time.monotonic() - self.t0, stations, len(self.tree.iterations),
                         int(self.ledger.used["trials"]), best.rate if best else 0.0, used, limits, agents,
                         self.last_line + (f" | running iterations {sorted(running)}" if running else ""),
-                        best=best, confirming=confirming)
+                        best=best, confirming=confirming,
+                        session_id=self.control.session_id if self.control is not None else "")
 
     def _loop(self) -> None:
         next_check = 0.0
@@ -333,7 +319,7 @@ class Session:
             if self.stopped_by is None and not self.paused:
                 self._start_calls()
                 self.trainer.pump(self.scheduler.queue,
-                                  iteration_run_opener(self.tracking.tracker if self.tracking else None))
+                                  iteration_run_opener(self.tracking.trainer_target() if self.tracking else None))
                 self.scheduler.dispatch()
                 self.stopped_by = self._should_stop()
             if self.stopped_by is not None and not self.scheduler.in_flight() and not self.team.in_flight():
@@ -342,6 +328,7 @@ class Session:
             for ev, record in self.scheduler.collect(timeout):
                 self.crashes += record.outcome == "crash"
                 self.executing_s += record.wall_s  # the station's own clock: reset, rollout, verification
+                self.pipeline.note_trial(time.monotonic())
                 for obs in self.observers:
                     obs.on_trial(ev, record)
                 self.trainer.note(ev, record)
@@ -398,7 +385,13 @@ class Session:
         if fatal:  # e.g. the output disk is full: nothing more can be recorded, so nothing more may run
             raise TrackingFailed(fatal)
         if self.control is None:
-            return
+            tracker = self.tracking.tracker if self.tracking is not None else None
+            if self.channel is not None and tracker is not None:  # the run exists: control answers to its id
+                self.channel, self.control = None, open_control(self.spec, self.channel, tracker)
+            elif self.channel is not None and self.channel.estop_set() and self.stopped_by in (None, "operator_stop"):
+                self._apply(Command("estop"))  # before the run exists the flag still stops the session
+            if self.control is None:
+                return
         commands = self.control.step(now, self._status())
         for cmd in commands:
             self._apply(cmd)
@@ -407,7 +400,7 @@ class Session:
 
     def _status(self) -> LoopStatus:
         return LoopStatus(self.paused, self.stopped_by, self.scheduler.in_flight(), int(self.ledger.used["trials"]),
-                          len(self.tree.iterations))
+                          len(self.tree.iterations), self.executor.needs_person())
 
     def _apply(self, cmd: Command) -> None:
         if cmd.verb in ("pause", "resume"):
@@ -419,6 +412,10 @@ class Session:
             self.paused = False
             if self.stopped_by in (None, "operator_stop"):
                 self.stopped_by = "estop"
+        elif cmd.verb == "reset_done" and cmd.station is not None:  # a person fixed a station's scene
+            refused = self.executor.reset_done(cmd.station, cmd.reason)
+            if refused and self.control is not None:
+                self.control.publish(self._status(), refused)
         elif cmd.ev is not None and cmd.member is not None:  # a held iteration, approved (queue) or rejected
             ev, member = cmd.ev, cmd.member
             member.outstanding -= 1
@@ -427,6 +424,13 @@ class Session:
             else:
                 self._closed(self.tree.reject(ev.index, member.name, member.agent.branch, cmd.proposal, cmd.reason,
                                               ev.tokens), [], member)
+
+    def _first_station(self, wait_s: float = 10.0) -> None:
+        """Staged start: the first station boots alone (beside MLflow's open), the rest once it is up; a first
+        station that is not up within `wait_s` leaves it to `await_ready` (which starts the rest anyway)."""
+        deadline = time.monotonic() + wait_s
+        while not self.executor.idle() and not self.executor.faulty() and time.monotonic() < deadline:
+            self.executor.wait(0.02)  # no trial is out yet: nothing but "ready" can arrive
 
     def _finish(self, code: int) -> int:
         """The summary, printed; the observers record the end (one that cannot makes the exit code 1)."""
@@ -442,20 +446,22 @@ class Session:
         with self.progress:
             try:
                 check_integrity(self.spec)
-                channel = open_channel(self.spec)  # before the stations start: they map its estop flag
+                self.channel = open_channel(self.spec)  # before the stations start: they map its estop flag
                 os.environ[RUN_DIR_ENV] = str(Path(self.context.run_dir).resolve())  # sandboxes hide it
                 # staged start: the first station boots while MLflow opens (one core each on a small machine),
                 # the others right after, while the first trials run
                 self.executor.launch(count=max(1, (os.cpu_count() or 2) - 1))
-                # a new session run, or the resumed one (resume=SESSION_ID) with the state it hands the loop
-                self.tracking = open_tracking(self.spec, self.context, self.ledger.elapsed)
+                # a new session: its journal now, its MLflow run on a thread while trials run (enpire.track.deferred);
+                # a resumed one (resume=SESSION_ID): the reopened run and the state it hands the loop, first
+                self.tracking = begin_tracking(self.spec, self.context, self.ledger.elapsed, self.launched_ms)
                 self.observers = self.tracking.observers()
                 if self.tracking.restored is not None:
                     self._restore(self.tracking.restored)
                 self.tracking.started(self.ledger)
-                self.control = open_control(self.spec, channel, self.tracking.tracker)
-                self.executor.launch()  # the rest of the stations
-                self.executor.await_ready(first_only=True)  # the first trial starts on the first station up
+                self._operator(time.monotonic())  # operator control, at once when the run already exists
+                self._start_calls()  # agents think while the stations boot
+                self._first_station()
+                self.executor.await_ready(first_only=True)  # the rest boot while the first trials run
                 self.loop_t0 = time.monotonic()
                 self._loop()
             except IntegrityError as error:
@@ -470,8 +476,11 @@ class Session:
             finally:
                 self.loop_t1 = self.loop_t1 or time.monotonic()
                 self.executor.close()
+                write_interventions(self.context.run_dir, self.executor.interventions())
                 self.team.close()
                 os.environ.pop(RUN_DIR_ENV, None)
+                if self.tracking is not None:
+                    self.tracking.wait()  # a session shorter than MLflow's open: the run is needed from here on
                 fatal = self.tracking.fatal if self.tracking is not None else None
                 if fatal and not (self.stopped_by or "").startswith("error"):  # it ended before the loop saw it
                     self.stopped_by = f"error: {fatal} (after stopped_by {self.stopped_by})"

@@ -69,3 +69,12 @@ def test_strict_sessions_on_ray_equal_local_ones(tmp_path: Path) -> None:
     _, its_ray, trials_ray = strict_session(tmp_path, "ray", "executor=ray")
     assert its_local == its_ray
     assert trials_local == trials_ray
+
+
+@pytest.mark.slow
+def test_strict_sessions_with_batches_of_proposals_are_equal_record_for_record(tmp_path: Path) -> None:
+    # each call screens 3 candidates (agent.batch=3): the call layout is fixed, so the seed still fixes everything
+    _, its_a, trials_a = strict_session(tmp_path, "a", "agent.batch=3")
+    _, its_b, trials_b = strict_session(tmp_path, "b", "agent.batch=3")
+    assert its_a == its_b and trials_a == trials_b
+    assert [it["agent"] for it in its_a[:6]] == ["search-0"] * 3 + ["search-1"] * 3  # one call, three iterations

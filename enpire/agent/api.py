@@ -39,24 +39,34 @@ class ResearchState:
     branch_best: dict[str, IterationSummary]  # best kept iteration of each branch
     budgets: Budgets
     proposal_schema: dict[str, Any]  # the JSON Schema a proposal must satisfy
+    slots: int = 1  # proposals this call may return (the agent's `batch`): each becomes its own iteration
 
 
 @dataclass
 class AgentReply:
+    """An agent call's answer: `proposal`, then (a screen of several candidates, up to `state.slots` in all)
+    `more`, each checked on its own and run as its own iteration, in that order."""
+
     proposal: dict[str, Any] | None  # None when the agent could not produce one
     tokens_in: int = 0
     tokens_out: int = 0
     error: str | None = None  # a failed call (network, deadline); counts toward max_consecutive_failures
     transcript: list[dict[str, Any]] = field(default_factory=list)
+    more: list[dict[str, Any]] = field(default_factory=list)  # the rest of a batch (empty: one proposal)
 
     @property
     def tokens(self) -> int:
         return self.tokens_in + self.tokens_out
 
+    @property
+    def proposals(self) -> list[dict[str, Any]]:
+        return [] if self.proposal is None else [self.proposal, *self.more]
+
 
 class Agent(Protocol):
     name: str  # e.g. "search-0", "claude-1"
     branch: str
+    # optional: `batch` (int, default 1): proposals per call, `max_outstanding` (default 1): iterations at once
 
     def propose(self, state: ResearchState) -> AgentReply: ...
 

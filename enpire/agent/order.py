@@ -7,7 +7,11 @@ researcher cannot tell an effect from scheduling noise.
 
 `strict` makes every proposal a function of the seed and of results in a logical order:
 
-- iteration `j` is asked of team member `j mod len(team)`, and calls start in index order;
+- iteration `j` is asked of team member `j mod len(team)`, and calls start in index order; a member
+  whose `batch` is B > 1 (a screen of B candidates per call) owns B consecutive indices per round: the
+  layout (member, first index, size) of every call is fixed by the team before anything runs, and a
+  reply with fewer proposals than its slots leaves the rest of its indices unused (skipped, not
+  iterations: the idea tree's numbering has a gap there);
 - the proposal of iteration `j` is made from the iterations with index `< j - lag` only (its
   *horizon*), all of them closed before the call starts; the agent is told (`observe`) of its own
   iterations below the horizon just before that call, never in between;
@@ -15,8 +19,10 @@ researcher cannot tell an effect from scheduling noise.
 - iterations close in index order, and their trials pool at close in trial order, so the keep
   decision and /done are judged on the same evidence in every run.
 
-`lag` (default twice the fleet) is how many iterations may be open while an agent proposes:
-it keeps stations fed while staying a fixed, logical distance behind the newest result.
+`lag` (default twice the fleet, or twice a round of batches when that is more) is how many
+iterations may be open while an agent proposes: it keeps stations fed while staying a fixed, logical
+distance behind the newest result. When calls start is left to timing (enpire.agent.pipeline): it
+changes how long stations wait, never what a call is asked or answers.
 What strict cannot make repeatable: caps measured by a clock (`wall_clock_s`, and which trial
 `robot_seconds`' worst-case reservation stops first) and trainer timings; docs/loop.md says so.
 """
@@ -41,6 +47,8 @@ class CallOrder:
 
     mode: str
     lag: int
+    sizes: tuple[int, ...] = (1,)  # strict layout: slots per call of each team member, in team order
+    base: int = 0  # index where the layout's first round starts (a resume restarts it there)
     next_call: int = 0  # index of the next call to start
     next_take: int = 0  # index of the next reply to take
     retry: list[int] = field(default_factory=list)  # indices whose call failed: asked again first
@@ -59,7 +67,7 @@ class CallOrder:
 
     def restart_at(self, index: int, closed: set[int]) -> None:
         """A resumed session: numbering continues at `index`; `closed` are the indices already closed."""
-        self.next_call = self.next_take = index
+        self.next_call = self.next_take = self.base = index
         self.closed = set(closed)
         self.closed_below = 0
         self._advance()
@@ -67,6 +75,15 @@ class CallOrder:
     # ---- calls -------------------------------------------------------------------------------
     def next_index(self) -> int:
         return min(self.retry) if self.retry else self.next_call
+
+    def slot(self, index: int) -> tuple[int, int]:
+        """(team position, slots) of the call that starts at `index` (a call start of the layout)."""
+        offset = (index - self.base) % sum(self.sizes)
+        for position, size in enumerate(self.sizes):
+            if offset < size:
+                return position, size - offset
+            offset -= size
+        raise AssertionError("unreachable: offset < sum(sizes)")
 
     def horizon(self, index: int) -> int:
         """Iterations with an index below this are what the proposal of `index` is made from."""
@@ -79,7 +96,7 @@ class CallOrder:
         if self.retry and index == min(self.retry):
             self.retry.remove(index)
         else:
-            self.next_call = index + 1
+            self.next_call = index + self.slot(index)[1]
 
     def observations(self, member: str, index: int) -> list[IterationSummary]:
         """The member's own closed iterations below the horizon of `index`, in index order, taken once."""
@@ -108,8 +125,13 @@ class CallOrder:
             if reply.proposal is None:  # asked again for the same index; later replies wait for it
                 self.retry.append(self.next_take)
                 break
-            self.next_take += 1
+            self.next_take += self.slot(self.next_take)[1]
         return out
+
+    def skip(self, index: int) -> None:
+        """A slot its call's reply left unused: closed without an iteration (the numbering has a gap)."""
+        self.closed.add(index)
+        self._advance()
 
     # ---- closes ------------------------------------------------------------------------------
     def close(self, summary: IterationSummary, member: str | None) -> None:

@@ -91,7 +91,8 @@ class ProtocolAgent:
         self.stats: dict[str, Stats] = StatsTable(self._stats_changed)
         self.pending: set[str] = set()
         self.rejections = 0
-        self.max_outstanding = 2
+        self.batch = max(1, int(config.get("batch", 1)))  # proposals per call: a screen of several candidates
+        self.max_outstanding = 2 * self.batch  # one batch evaluated while the next is proposed
         self._synced = 0  # how many of state.iterations _sync has read
         self._latest: dict[str, IterationSummary] = {}  # candidate id -> its newest iteration seen
         # Incremental rankings (enpire.agent.ranking): only candidates whose statistics changed are ranked again.
@@ -228,9 +229,11 @@ class ProtocolAgent:
 
     # ---- the Agent protocol ------------------------------------------------------------------
     def propose(self, state: ResearchState) -> AgentReply:
+        """`state.slots` proposals: each the protocol's next step given the ones before it in the batch (a
+        candidate already in it is pending, so the next re-evaluation or a fresh sample comes instead)."""
         self._sync(state)
-        proposal = self._reevaluation() or self._fresh(state)
-        return AgentReply(proposal=proposal)
+        batch = [self._reevaluation() or self._fresh(state) for _ in range(max(1, state.slots))]
+        return AgentReply(proposal=batch[0], more=batch[1:])
 
     def observe(self, result: IterationSummary) -> None:
         if result.decision == "rejected":

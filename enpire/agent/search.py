@@ -58,7 +58,7 @@ class SearchAgent(ProtocolAgent):
         self.step = np.full(len(spec.policy.params), float(config.get("init_std", 0.25)))
         self.recent: list[str] = []  # fresh candidates in the order their first result came back
         self.proposed_rate: dict[str, float] = {}  # incumbent's estimate when each fresh one was proposed
-        self.max_outstanding = max(1, self.population // 2)
+        self.max_outstanding = max(1, self.population // 2, 2 * self.batch)
         self.fresh_count = 0
         self.strategy = strategy_for(spec, config)  # policy=bc: recipe search; policy=code: the given file
         self._shaped = Ranking()  # by shaped score (the CEM centre), kept like the incumbent

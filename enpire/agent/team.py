@@ -27,6 +27,7 @@ class Member:
     call: Future | None = None
     call_started: float = 0.0
     call_index: int | None = None  # determinism=strict: the iteration index the call in flight is for
+    call_slots: int = 1  # proposals the call in flight may return (iterations reserved for it)
     busy_s: float = 0.0  # seconds spent in calls
 
     @property
@@ -61,10 +62,12 @@ class Team:
     def in_flight(self) -> int:
         return sum(1 for m in self.members if m.call is not None)
 
-    def call(self, member: Member, state: ResearchState, now: float, index: int | None = None) -> None:
+    def call(self, member: Member, state: ResearchState, now: float, index: int | None = None,
+             slots: int = 1) -> None:
         member.call = self.pool.submit(member.agent.propose, state)
         member.call_started = now
         member.call_index = index
+        member.call_slots = slots
         member.calls += 1
 
     def finished(self, now: float) -> list[tuple[Member, AgentReply]]:

@@ -130,8 +130,10 @@ class IdeaTree:
                     out = (rate, key, len(pool))
         return out
 
-    def state(self, branch: str, budgets: Budgets, schema: dict[str, Any], horizon: int | None = None) -> ResearchState:
-        """What an agent may read; with `horizon` (determinism: strict) only the iterations below it."""
+    def state(self, branch: str, budgets: Budgets, schema: dict[str, Any], horizon: int | None = None,
+              slots: int = 1) -> ResearchState:
+        """What an agent may read; with `horizon` (determinism: strict) only the iterations below it; `slots`:
+        how many proposals the call may return."""
         spec = self.spec
         goal = (f"/done: success rate >= {spec.done.min_success_rate} over {spec.done.window} consecutive trials "
                 f"of one candidate (each trial: up to {spec.done.attempts} attempts of {spec.done.time_limit_s} s)")
@@ -143,5 +145,5 @@ class IdeaTree:
             search_space={p.name: {"default": p.default, "low": p.low, "high": p.high, "unit": p.unit,
                                    "description": p.description, "scale": p.scale} for p in spec.policy.params},
             goal=goal, branch=branch, iterations=tuple(iterations), branch_best=self.branch_best(iterations),
-            budgets=budgets, proposal_schema=schema,
+            budgets=budgets, proposal_schema=schema, slots=slots,
         )

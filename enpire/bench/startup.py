@@ -27,10 +27,11 @@ marks = {"import": time.monotonic() - t0}
 spec = load_spec(["task=drawer", "fleet=4", "video.enabled=false", "budget=smoke",
                   f"tracking.uri=sqlite:///{sys.argv[1]}/mlflow.db", f"tracking.artifact_root={sys.argv[1]}/art"])
 marks["composed"] = time.monotonic() - t0
-opened = L.open_tracking
-def open_tracking(*args):
-    out = opened(*args); marks.setdefault("mlflow_open", time.monotonic() - t0); return out
-L.open_tracking = open_tracking
+import enpire.track.deferred as D
+opened = D.DeferredTracking._open
+def open_run(self, *args):  # the session run exists (on the thread that opens it, while trials run)
+    opened(self, *args); marks.setdefault("mlflow_open", time.monotonic() - t0)
+D.DeferredTracking._open = open_run
 dispatch = S.Scheduler.dispatch
 def first(self):
     n = dispatch(self)

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from importlib import import_module
 from typing import Any, Protocol
 
+from enpire.fleet.human_reset import PersonDesk
 from enpire.records import TrialRecord, TrialRequest
 from enpire.spec.model import ExperimentSpec
 from enpire.world.api import Station
@@ -69,6 +70,16 @@ class Executor(Protocol):
 
     def restarts(self) -> list[int]: ...
 
+    def needs_person(self) -> dict[int, dict[str, Any]]:
+        """Stations waiting for a person to fix their scene (supervision.human_reset), with since / problems."""
+
+    def reset_done(self, station: int, by: str) -> str | None:
+        """A person fixed `station`'s scene: check a reset again (asynchronously; `wait` brings the station back
+        when it passes). None when the check started, else why not."""
+
+    def interventions(self) -> list[dict[str, Any]]:
+        """Every time a station asked for a person this session, with its wait and checks."""
+
     def close(self) -> None: ...
 
 
@@ -98,10 +109,11 @@ class SlotStations:
     """What backends that keep one slot per station share: the Executor queries and the bookkeeping of a
     trial that came back or a station that died.
 
-    A slot has `state` ("starting", "ready", "busy", "faulty"), `restarts` and `request` (the trial in
-    flight); the backend keeps `_spec`, `_slots`, `_faulty` (index -> reason) and a BusyClock `_clock`, and
-    implements `_spawn(index)` (start a station in the slot), `_died(index, why)` (record the trial in flight and
-    restart or retire the station) and `_mark_faulty(index, why)`.
+    A slot has `state` ("starting", "ready", "busy", "needs_reset", "checking", "faulty"), `restarts` and
+    `request` (the trial in flight); the backend keeps `_spec`, `_slots`, `_faulty` (index -> reason) and a
+    BusyClock `_clock`, and implements `_spawn(index)` (start a station in the slot), `_died(index, why)` (record
+    the trial in flight and restart or retire the station), `_mark_faulty(index, why)` and, for the human reset,
+    `_recheck(index, seed)` (ask the station to verify a reset; its verdict comes back through `_rechecked`).
     """
 
     _spec: ExperimentSpec
@@ -125,8 +137,12 @@ class SlotStations:
         """Stop a station whose trial ran past the timeout, before `_died` records it (default: `_died` does)."""
 
     def _check_timeouts(self) -> list[TrialRecord]:
-        """Trials running past `executor.trial_timeout_s`: their station is stopped, the trial recorded `crash`."""
+        """Trials running past `executor.trial_timeout_s`: their station is stopped, the trial recorded `crash`;
+        stations nobody reset within `supervision.human_reset_timeout_s` leave the rotation."""
         out: list[TrialRecord] = []
+        for i in self.desk.expired():
+            self._mark_faulty(i, f"no person reset it within {self.desk.timeout_s:g} s "
+                                 "(supervision.human_reset_timeout_s)")
         limit = self._spec.executor.trial_timeout_s
         now = time.monotonic()
         for i, slot in enumerate(self._slots):
@@ -182,9 +198,45 @@ class SlotStations:
         slot = self._slots[index]
         self._clock.end(index)
         slot.state, slot.request = "ready", None
-        if faulty:
+        if faulty and record.outcome == "reset_failed" and self.desk.enabled:
+            slot.state = "needs_reset"  # out of the rotation until a person says the scene is fixed
+            self.desk.ask(index, record.trial_id, [record.reason or "reset failed"])
+        elif faulty:
             self._mark_faulty(index, record.reason or "station reported faulty")
         return [record]
+
+    # ---- the human in the loop (enpire.fleet.human_reset) -----------------------------------------------
+    @property
+    def desk(self) -> PersonDesk:
+        desk = self.__dict__.get("_desk")
+        if desk is None:
+            desk = self.__dict__["_desk"] = PersonDesk.from_spec(self._spec)
+        return desk
+
+    def _recheck(self, index: int, seed: int) -> None:
+        raise NotImplementedError
+
+    def needs_person(self) -> dict[int, dict[str, Any]]:
+        return self.desk.waiting()
+
+    def reset_done(self, station: int, by: str) -> str | None:
+        if not 0 <= station < len(self._slots):
+            return f"station {station}: expected 0 to {len(self._slots) - 1}"
+        seed, why = self.desk.begin_check(station, by)
+        if why is not None:
+            return why
+        self._slots[station].state = "checking"
+        self._recheck(station, seed)
+        return None
+
+    def _rechecked(self, index: int, ok: bool, problems: list[str]) -> None:
+        slot = self._slots[index]
+        if slot.state != "checking":
+            return
+        slot.state = "ready" if self.desk.checked(index, ok, problems) else "needs_reset"
+
+    def interventions(self) -> list[dict[str, Any]]:
+        return [e.to_dict() for e in self.desk.log]
 
     def _in_flight_crashed(self, index: int, why: str) -> list[TrialRecord]:
         """The trial in flight on a station that died, recorded as `crash` (never lost)."""
@@ -235,6 +287,7 @@ class InlineExecutor:
         self._pending: dict[int, TrialRequest] = {}
         self._faulty: dict[int, str] = {}
         self._clock = BusyClock(self.size)
+        self._desk = PersonDesk.from_spec(spec)
 
     def start(self) -> None:
         make = load_factory(self._factory)
@@ -249,7 +302,8 @@ class InlineExecutor:
         """Inline stations are built by `launch`."""
 
     def idle(self) -> list[int]:
-        return [i for i in range(self.size) if i not in self._pending and i not in self._faulty]
+        waiting = self._desk.waiting()
+        return [i for i in range(self.size) if i not in self._pending and i not in self._faulty and i not in waiting]
 
     def in_flight(self) -> int:
         return len(self._pending)
@@ -276,10 +330,31 @@ class InlineExecutor:
             record = crash_record(request, index, time.monotonic() - started, f"station raised: {error!r}")
         del self._pending[index]
         self._clock.end(index)
-        if station.faulty:
+        if station.faulty and record.outcome == "reset_failed" and self._desk.enabled:
+            self._desk.ask(index, record.trial_id, [record.reason or "reset failed"])
+        elif station.faulty:
             self._faulty[index] = record.reason or "station reported faulty"
             log.warning("station %d is faulty and leaves the rotation: %s", index, self._faulty[index])
         return [record]
+
+    def needs_person(self) -> dict[int, dict[str, Any]]:
+        for i in self._desk.expired():
+            self._faulty[i] = "no person reset it in time (supervision.human_reset_timeout_s)"
+        return self._desk.waiting()
+
+    def reset_done(self, station: int, by: str) -> str | None:
+        """Inline stations check the reset at once, in the caller's thread."""
+        seed, why = self._desk.begin_check(station, by)
+        if why is not None:
+            return why
+        st = self._stations[station]
+        assert st is not None
+        ok = st.recheck_reset(seed)
+        self._desk.checked(station, ok, st.reset_problems)
+        return None
+
+    def interventions(self) -> list[dict[str, Any]]:
+        return [e.to_dict() for e in self._desk.log]
 
     def faulty(self) -> dict[int, str]:
         return dict(self._faulty)
@@ -291,6 +366,7 @@ class InlineExecutor:
         return [0] * self.size
 
     def close(self) -> None:
+        self._desk.end()  # interventions still open end with the session
         for station in self._stations:
             if station is not None:
                 station.close()

@@ -30,7 +30,7 @@ START_TIMEOUT_S = 180.0
 class _Slot:
     process: Any = None
     conn: Connection | None = None
-    state: str = "down"  # down | starting | ready | busy | faulty
+    state: str = "down"  # down | starting | ready | busy | needs_reset | checking | faulty
     request: TrialRequest | None = None
     started: float = 0.0  # when the trial in flight (or the start) began
     restarts: int = 0
@@ -65,8 +65,9 @@ class LocalExecutor(SlotStations):
         self._spawn_all(START_TIMEOUT_S, f"did not start within {START_TIMEOUT_S:.0f} s", count)
 
     def close(self) -> None:
+        self.desk.end()  # interventions still open end with the session
         for slot in self._slots:
-            if slot.conn is not None and slot.state in ("ready", "busy", "starting"):
+            if slot.conn is not None and slot.state in ("ready", "busy", "starting", "needs_reset", "checking"):
                 try:
                     slot.conn.send(None)
                 except (OSError, BrokenPipeError):
@@ -103,7 +104,7 @@ class LocalExecutor(SlotStations):
         records: list[TrialRecord] = []
         records.extend(self._check_timeouts())
         watched = {s.conn: i for i, s in enumerate(self._slots)
-                   if s.conn is not None and s.state in ("busy", "starting")}
+                   if s.conn is not None and s.state in ("busy", "starting", "checking")}
         if not watched:
             time.sleep(min(timeout, 0.01))
             return records
@@ -128,8 +129,19 @@ class LocalExecutor(SlotStations):
             log.error("%s", message[1])
             cause = str(message[1]).strip().splitlines()[-1][:300]
             return self._died(index, f"station failed to start: {cause}")
+        if kind == "rechecked":
+            self._rechecked(index, bool(message[1]), list(message[2]))
+            return []
         _, record, faulty = message
         return self._returned(index, record, faulty)
+
+    def _recheck(self, index: int, seed: int) -> None:
+        conn = self._slots[index].conn
+        try:
+            if conn is not None:
+                conn.send(("recheck", seed))
+        except (OSError, BrokenPipeError):
+            pass  # the next wait() sees the dead worker
 
     def _stop_hung(self, index: int) -> None:
         slot = self._slots[index]

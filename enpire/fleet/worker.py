@@ -1,8 +1,9 @@
 """A station worker process: builds one station and runs the trials its parent sends.
 
 Protocol on the pipe (parent <-> worker), all messages are tuples:
-  worker -> parent: ("ready", pid) | ("record", TrialRecord, faulty: bool) | ("error", text)
-  parent -> worker: TrialRequest | None (close and exit)
+  worker -> parent: ("ready", pid) | ("record", TrialRecord, faulty: bool) | ("rechecked", ok, problems)
+                    | ("error", text)
+  parent -> worker: TrialRequest | ("recheck", seed) (verify a reset after a person's fix) | None (close, exit)
 The physics lives here, so a segfault or a hung simulation kills only this process; the
 parent records the trial in flight as `crash` and starts a fresh worker.
 """
@@ -39,6 +40,10 @@ def worker_main(conn: Connection, spec: ExperimentSpec, index: int, factory: str
                 break
             if request is None:
                 break
+            if isinstance(request, tuple):  # ("recheck", seed): a person fixed the scene (enpire.fleet.human_reset)
+                ok = station.recheck_reset(int(request[1]))
+                conn.send(("rechecked", ok, station.reset_problems))
+                continue
             started = time.monotonic()
             try:
                 record = station.run_trial(request)

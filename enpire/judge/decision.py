@@ -50,7 +50,9 @@ def decide(ev: Evaluation, pools: Pools, ref: str | None, cancelled: bool = Fals
     if keep:
         return "keep", why
     if all(o in NO_EVIDENCE for o in outcomes):
-        return "crash", f"all {len(outcomes)} trials crashed: {ev.records[0].reason}"
+        kinds = sorted(set(outcomes))
+        what = "crashed" if kinds == ["crash"] else "gave no evidence (" + ", ".join(kinds) + ")"
+        return "crash", f"all {len(outcomes)} trials {what}: {ev.records[0].reason}"
     unsafe = outcomes.count("unsafe")
     if unsafe * 2 > len(outcomes):
         return "unsafe", f"{unsafe}/{len(outcomes)} trials ended in a safety stop"

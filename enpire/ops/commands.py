@@ -2,7 +2,9 @@
 
 The loop calls `step` once a pass with its status and applies the Commands it gets back; it asks `hold`
 before queueing a candidate. Nothing here touches the loop's state: commands are values.
-Decisions (docs/reliability.md): `stop` lets trials in flight finish, then the session ends with
+`reset-done` reaches the executor: a station waiting for a person checks its reset again
+(enpire.fleet.human_reset). Decisions (docs/reliability.md): `stop` lets trials in flight finish, then the
+session ends with
 `stopped_by: operator_stop` and exit 0; `estop` has already stopped every robot through the shared flag,
 the trials in flight come back `estopped`, and the session ends with `stopped_by: estop` and exit 0 (a person
 restarts it with `python -m enpire resume=SESSION_ID` once the cell is safe). Candidates held for approval
@@ -14,7 +16,7 @@ from __future__ import annotations
 import logging
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 from enpire.ops.control import STARTING, ControlChannel
@@ -27,7 +29,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 STATE_EVERY_S = 0.5
-DEFAULTS = {"approve": "none", "control_root": "outputs/control", "poll_s": 0.1}
+DEFAULTS = {"approve": "none", "control_root": "outputs/control", "poll_s": 0.1, "human_reset": False,
+            "human_reset_timeout_s": 3600.0}
 
 
 @dataclass(frozen=True)
@@ -39,6 +42,7 @@ class LoopStatus:
     in_flight: int
     trials: int
     iterations: int
+    needs_reset: dict[int, dict[str, Any]] = field(default_factory=dict)  # stations waiting for a person
 
 
 @dataclass(frozen=True)
@@ -46,14 +50,16 @@ class Command:
     """One thing the loop is to do for the operator.
 
     pause / resume / stop / estop: the loop's own state; queue: run held iteration `ev` of `member` now
-    (approved); reject: record held iteration `ev` as rejected with `reason` (its `proposal` as the agent sent it).
+    (approved); reject: record held iteration `ev` as rejected with `reason` (its `proposal` as the agent sent it);
+    reset_done: a person fixed `station`'s scene (enpire.fleet.human_reset).
     """
 
-    verb: Literal["pause", "resume", "stop", "estop", "queue", "reject"]
+    verb: Literal["pause", "resume", "stop", "estop", "queue", "reject", "reset_done"]
     ev: Evaluation | None = None
     member: Member | None = None
     proposal: dict[str, Any] | None = None
     reason: str = ""
+    station: int | None = None  # reset_done: the station a person fixed (`reason` says who)
 
 
 @dataclass
@@ -139,6 +145,11 @@ class SessionControl:
                     with open(self.channel.flag_path, "r+b") as fh:
                         fh.write(b"\x01")
                 out.append(Command("estop"))
+            elif verb == "reset-done":
+                try:
+                    out.append(Command("reset_done", station=int(cmd["station"]), reason=str(cmd.get("by") or "?")))
+                except (KeyError, TypeError, ValueError):
+                    self.publish(status, f"reset-done: station {cmd.get('station')!r} is not a station number")
             elif verb in ("approve", "reject"):
                 decided = self._decide(cmd.get("iteration"), verb == "approve",
                                        str(cmd.get("reason") or "rejected by the operator"))
@@ -158,7 +169,8 @@ class SessionControl:
             state = "stopping"
         extra: dict[str, Any] = {"waiting_approval": sorted(self.held)}
         if status is not None:
-            extra.update(in_flight=status.in_flight, trials=status.trials, iterations=status.iterations)
+            extra.update(in_flight=status.in_flight, trials=status.trials, iterations=status.iterations,
+                         needs_reset={str(k): v for k, v in status.needs_reset.items()})
         if problem:
             extra["last_error"] = problem
             log.warning("operator command refused: %s", problem)

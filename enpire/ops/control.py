@@ -26,7 +26,7 @@ from enpire.world.estop import ESTOP_ENV, estop_flag
 
 log = logging.getLogger(__name__)
 
-VERBS = ("pause", "resume", "stop", "estop", "approve", "reject")
+VERBS = ("pause", "resume", "stop", "estop", "approve", "reject", "reset-done")
 STARTING = ".starting"  # provisional control dirs of sessions whose MLflow run does not exist yet
 
 

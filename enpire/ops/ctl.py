@@ -7,7 +7,12 @@
                                                 the session ends (stopped_by: estop, exit 0)
     python -m enpire.ctl approve SESSION_ID N   run agent-written code of iteration N (supervision.approve=code)
     python -m enpire.ctl reject  SESSION_ID N   record iteration N as rejected instead
-    python -m enpire.ctl status  SESSION_ID     print the session's control state
+    python -m enpire.ctl reset-done SESSION_ID STATION
+                                                a person fixed STATION's scene (it waits for one: needs_reset,
+                                                supervision.human_reset): its reset is checked again and, when it
+                                                passes, the station is back in the rotation
+    python -m enpire.ctl status  SESSION_ID     print the session's control state (stations waiting for a person
+                                                under needs_reset)
 
 SESSION_ID is the MLflow run id of the session run (printed at the end as session_id, shown in MLflow). The
 session's control directory is found under --control-root (default outputs/control, the default of
@@ -32,13 +37,17 @@ def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m enpire.ctl", description=__doc__,
                                 epilog="Control directory layout and decisions: docs/reliability.md.",
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("command", choices=("pause", "resume", "stop", "estop", "approve", "reject", "status"))
+    p.add_argument("command", choices=("pause", "resume", "stop", "estop", "approve", "reject", "reset-done",
+                                       "status"))
     p.add_argument("session_id", metavar="SESSION_ID", help="MLflow run id of the session run")
-    p.add_argument("iteration", nargs="?", type=int, metavar="ITERATION", help="approve/reject: the iteration index")
+    p.add_argument("number", nargs="?", type=int, metavar="ITERATION|STATION",
+                   help="approve/reject: the iteration index; reset-done: the station index")
     p.add_argument("--control-root", default="outputs/control", help="root of control directories (supervision."
                    "control_root of the session; default %(default)s)")
     p.add_argument("--control-dir", default=None, help="the session's control directory itself")
     p.add_argument("--reason", default=None, help="reject: why (the agent is told)")
+    p.add_argument("--by", default=None, help="reset-done: who fixed the scene (default: $USER), recorded with the "
+                   "intervention")
     return p
 
 
@@ -95,13 +104,22 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_ENDED
     extra = {}
     if args.command in ("approve", "reject"):
-        if args.iteration is None:
+        if args.number is None:
             print(f"enpire.ctl: {args.command} needs ITERATION (waiting: {state.get('waiting_approval', [])})",
                   file=sys.stderr)
             return EXIT_USAGE
-        extra["iteration"] = args.iteration
+        extra["iteration"] = args.number
         if args.reason:
             extra["reason"] = args.reason
+    if args.command == "reset-done":
+        waiting = sorted(int(k) for k in state.get("needs_reset", {}))
+        if args.number is None:
+            print(f"enpire.ctl: reset-done needs STATION (waiting for a person: {waiting or 'none'})", file=sys.stderr)
+            return EXIT_USAGE
+        extra.update(station=args.number, by=args.by or os.environ.get("USER") or "operator")
+        if args.number not in waiting:
+            print(f"enpire.ctl: station {args.number} was not waiting for a person when the session last said "
+                  f"(waiting: {waiting or 'none'}); sent anyway, the session decides", file=sys.stderr)
     path = send(directory, args.command, **extra)
     print(f"{args.command} sent to session {args.session_id} ({path.name})")
     if args.command == "estop":

@@ -49,7 +49,7 @@ class Confirmation:
 @dataclass
 class Snapshot:
     elapsed_s: float
-    stations: list[str]  # per station: idle | busy <trial> | faulty | starting
+    stations: list[str]  # per station: idle | busy <trial> | needs_reset (waits for a person) | faulty | starting
     iterations: int
     trials: int
     best_success_rate: float
@@ -59,6 +59,7 @@ class Snapshot:
     last: str = ""  # the last iteration's one-line result
     best: Confirmed | None = None  # the best candidate by confirmed success (confidence.confirmed_best)
     confirming: Confirmation | None = None  # the /done window in progress (window_progress)
+    session_id: str = ""  # the session's MLflow run id, once it exists (what enpire.ctl commands name)
 
 
 def window_progress(pools: Mapping[str, list[bool]], open_evaluations: Iterable[Any], window: int,
@@ -207,9 +208,14 @@ class Progress:
     def line(self, snap: Snapshot) -> str:
         busy = sum(s.startswith("busy") for s in snap.stations)
         faulty = sum(s == "faulty" for s in snap.stations)
+        person = [str(i) for i, s in enumerate(snap.stations) if s == "needs_reset"]
+        out = (f" ({faulty} faulty)" if faulty else "") + (
+            f" (station {', '.join(person)} needs a person: python -m enpire.ctl reset-done "
+            f"{snap.session_id or 'SESSION_ID'} N)"
+            if person else "")
         confirming = f" | /done window {snap.confirming.text()}" if snap.confirming is not None else ""
         return (f"[enpire {snap.elapsed_s:7.1f}s] stations {busy}/{len(snap.stations)} busy"
-                f"{f' ({faulty} faulty)' if faulty else ''} | iterations {snap.iterations} | trials {snap.trials} | "
+                f"{out} | iterations {snap.iterations} | trials {snap.trials} | "
                 f"best {best_text(snap)}{confirming} | robot {snap.used.get('robot_seconds', 0):.0f}/"
                 f"{snap.limits.get('robot_seconds', 0):.0f} s | {eta_text(snap)} | {snap.last}")
 
@@ -222,8 +228,11 @@ class Progress:
         grid.add_column(style="bold")
         grid.add_column()
         for i, s in enumerate(snap.stations):
-            style = "green" if s.startswith("busy") else ("red" if s == "faulty" else "yellow")
-            grid.add_row(f"station {i}", f"[{style}]{s}[/{style}]")
+            style = "green" if s.startswith("busy") else ("red" if s == "faulty" else
+                                                          "bold magenta" if s == "needs_reset" else "yellow")
+            shown = (f"needs a person (python -m enpire.ctl reset-done {snap.session_id or 'SESSION_ID'} {i})"
+                     if s == "needs_reset" else s)
+            grid.add_row(f"station {i}", f"[{style}]{shown}[/{style}]")
         for a in snap.agents:
             grid.add_row("agent", a)
         grid.add_row("iterations", f"{snap.iterations} / {snap.limits.get('iterations', 0):.0f}")

@@ -68,6 +68,12 @@ SAFETY_SOURCES: tuple[str, ...] = (
     "enpire/world/robot_binding.py",
     "enpire/world/robots/base.py",
     "enpire/world/estop.py",
+    # the adapter seam every robot moves through (controller -> envelope -> adapter.send_command)
+    "enpire/hardware/adapter.py",
+    "enpire/hardware/mujoco_adapter.py",
+    "enpire/hardware/gates.py",
+    "enpire/hardware/mirror.py",
+    "enpire/hardware/registry.py",
 )
 # Opened while a model builds but not model files: a lazy import there must not change the list.
 CODE_SUFFIXES = frozenset({".py", ".pyc", ".pyo", ".so", ".pyd", ".pth"})

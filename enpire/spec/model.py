@@ -35,6 +35,7 @@ class ResetSpec:
     max_attempts: int
     settle_s: float
     faulty_after: int
+    blocked_until: str | None = None  # a file: every reset check fails while it does not exist (a human-reset drill)
 
 
 @dataclass(frozen=True)
@@ -81,6 +82,7 @@ class RobotSpec:
     actuator_force_range_nm: tuple[float, ...]
     gripper: GripperSpec
     controller: ControllerSpec
+    adapter: str = "mujoco"  # the hardware adapter (enpire.hardware.registry): a name or "module:Class"
 
 
 @dataclass(frozen=True)
@@ -219,6 +221,15 @@ class RecordSpec:
 
 
 @dataclass(frozen=True)
+class StationSpec:
+    """`station:` the station owner's real-motion gates (docs/stations.md, "The adapter interface"); not part of
+    safety_sha256: they grant or withhold motion, they do not change what the envelope enforces."""
+
+    dry_run: bool = False  # no command leaves the station; every trial ends `estopped` (no evidence)
+    confirm_motion: bool = False  # required before an adapter declaring physical=True may move
+
+
+@dataclass(frozen=True)
 class Fingerprints:
     done_sha256: str
     safety_sha256: str
@@ -251,6 +262,7 @@ class ExperimentSpec:
     team: tuple[AgentSpec, ...] = ()  # one AgentSpec per agent (len == agents); mixed with `team=[...]`
     determinism: str = "strict"  # strict | fast (enpire.agent.order)
     record: RecordSpec = field(default_factory=RecordSpec)  # per-step trajectories (docs/data.md)
+    station: StationSpec = field(default_factory=StationSpec)  # real-motion gates (enpire.hardware.gates)
 
     @property
     def experiment_name(self) -> str:
@@ -318,6 +330,7 @@ def build(doc: dict[str, Any], fingerprints: Fingerprints, overrides: tuple[str,
         base_pos=tuple(float(x) for x in r["base_pos"]), reach_m=float(r["reach_m"]),  # type: ignore[arg-type]
         actuator_force_range_nm=tuple(float(x) for x in r["actuator_force_range_nm"]),
         gripper=_typed(GripperSpec, r["gripper"]), controller=_typed(ControllerSpec, r["controller"]),
+        adapter=str(r.get("adapter") or "mujoco"),
     )
     safety = SafetySpec(
         torque_limit_nm=float(s["torque_limit_nm"]), joint_position_margin_rad=float(s["joint_position_margin_rad"]),
@@ -349,4 +362,5 @@ def build(doc: dict[str, Any], fingerprints: Fingerprints, overrides: tuple[str,
         resolved=freeze(doc), fingerprints=fingerprints, overrides=tuple(overrides),
         determinism=str(doc.get("determinism", "strict")),
         record=_typed(RecordSpec, doc.get("record") or {}),
+        station=_typed(StationSpec, doc.get("station") or {}),
     )

@@ -98,6 +98,23 @@ def camera_problems(spec: ExperimentSpec) -> list[Problem]:
                     f"a camera of the {spec.task.name} scene ({', '.join(names) or 'it has none'})")]
 
 
+def motion_problems(spec: ExperimentSpec) -> list[Problem]:
+    """A physical robot adapter without station.confirm_motion (enpire.hardware.gates) is refused here, exit 2,
+    before any station is built; stations that all run elsewhere (executor=remote) answer to their own gates."""
+    remote = spec.executor.kind == "remote" and len(spec.executor.options.get("stations") or ()) >= spec.fleet
+    if remote:
+        return []
+    from enpire.hardware import gates, registry
+    from enpire.plugins import PluginError
+
+    try:
+        cls = registry.adapter_class(spec.robot.adapter)
+    except PluginError:  # a driver this machine lacks: the station that builds it names the problem
+        log.debug("robot.adapter %s not importable here; motion gate left to the station", spec.robot.adapter)
+        return []
+    return gates.motion_problems(cls, spec)
+
+
 def environment_problems(spec: ExperimentSpec, stores: dict[str, list[Problem]]) -> list[Problem]:
     """What keeps a valid spec from running here: its store, a resumed session's record, control root, camera.
 
@@ -123,7 +140,7 @@ def environment_problems(spec: ExperimentSpec, stores: dict[str, list[Problem]])
             problems.append(Problem("resume", spec.resume, f"a session run readable from the store {uri} "
                                                            f"({type(error).__name__}: {str(error)[:200]})"))
     return [*problems, *control_root_problems(dict(spec.resolved)), *artifact_root_problems(dict(spec.resolved)),
-            *camera_problems(spec)]
+            *camera_problems(spec), *motion_problems(spec)]
 
 
 def preflight(argv: list[str], compose_only: bool = False) -> list[list[str]]:

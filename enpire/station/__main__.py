@@ -6,6 +6,8 @@
     python -m enpire.station info        HOST:PORT      task, robot, policy, fingerprints, watchdog
     python -m enpire.station estop       HOST:PORT ...  stop the robot now (latched)
     python -m enpire.station clear-estop HOST:PORT      a person made the cell safe: allow motion again
+    python -m enpire.station events      HOST:PORT      follow the station's telemetry, one line per event
+        [--count N]                                     (busy / idle, progress, safety, estop, watchdog, reset)
 
 `serve` takes Hydra overrides like `python -m enpire` (task, robot, policy, safety, done ...): the station's
 envelope and /done criteria are its own, and a runner whose session has other fingerprints is refused by the
@@ -31,7 +33,7 @@ EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m enpire.station", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("command", choices=("serve", "health", "info", "estop", "clear-estop"))
+    p.add_argument("command", choices=("serve", "health", "info", "estop", "clear-estop", "events"))
     p.add_argument("args", nargs="*", help="serve: Hydra overrides; others: HOST:PORT of the station")
     p.add_argument("--host", default="127.0.0.1", help="serve: address to listen on (default %(default)s)")
     p.add_argument("--port", type=int, default=8765, help="serve: port; 0 picks a free one (default %(default)s)")
@@ -46,6 +48,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--work-dir", default=None, help="serve: the station's own files (default outputs/station/<pid>)")
     p.add_argument("--station-id", default=None, help="serve: name shown to runners (default host:pid)")
     p.add_argument("--reason", default="operator estop (python -m enpire.station estop)", help="estop: why")
+    p.add_argument("--count", type=int, default=None, help="events: stop after this many (default: until Ctrl-C)")
     return p
 
 
@@ -107,6 +110,8 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_USAGE
     try:
         client = StationClient(args.args[0], token)
+        if args.command == "events":
+            return _follow(client, args.count)
         call = {"health": client.health, "info": client.info,
                 "estop": lambda: client.estop(args.reason),
                 "clear-estop": lambda: client.clear_estop(os.environ.get("USER", "operator"))}[args.command]
@@ -117,6 +122,33 @@ def main(argv: list[str] | None = None) -> int:
     except StationError as error:
         print(f"enpire.station: {error}", file=sys.stderr)
         return EXIT_FAIL
+    return EXIT_OK
+
+
+def _follow(client: object, count: int | None) -> int:
+    """Print the station's events as they come: `HH:MM:SS.mmm kind trial_id detail`."""
+    import time
+
+    channel = client.events()  # type: ignore[attr-defined]
+    print(f"enpire.station: following {client.address} (Ctrl-C to stop)", flush=True)  # type: ignore[attr-defined]
+    seen, last = 0, None
+    try:
+        while count is None or seen < count:
+            event = channel.recv(1.0)
+            if event is None:
+                continue
+            if event["type"] == "error":
+                print(f"enpire.station: {client.address} refused: {event['message']}", file=sys.stderr)  # type: ignore[attr-defined]
+                return EXIT_FAIL
+            if last is not None and event["seq"] != last + 1:
+                print(f"({event['seq'] - last - 1} events missed)", flush=True)
+            last, seen = event["seq"], seen + 1
+            clock = time.strftime("%H:%M:%S", time.localtime(event["at"])) + f".{int(event['at'] * 1000) % 1000:03d}"
+            print(f"{clock} {event['kind']:<13} {event.get('trial_id') or '-'} {event.get('detail', '')}", flush=True)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        channel.close()
     return EXIT_OK
 
 

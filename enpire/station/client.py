@@ -95,10 +95,14 @@ class StationClient:
     def clear_estop(self, by: str) -> dict[str, Any]:
         return self._call("POST", "/v1/clear_estop", {"type": "clear_estop", "by": by})
 
-    # ---- the trial channel -------------------------------------------------------------------------------
-    def channel(self, timeout_s: float | None = None) -> TrialChannel:
+    # ---- the trial channel and the event stream ----------------------------------------------------------
+    def events(self, timeout_s: float | None = None) -> TrialChannel:
+        """The station's telemetry (WS /v1/events): `recv` gives one `event` at a time."""
+        return self.channel(timeout_s, path="/v1/events")
+
+    def channel(self, timeout_s: float | None = None, path: str = "/v1/trials") -> TrialChannel:
         try:
-            ws = connect(f"ws://{self.host}:{self.port}/v1/trials", additional_headers=self._headers,
+            ws = connect(f"ws://{self.host}:{self.port}{path}", additional_headers=self._headers,
                          open_timeout=timeout_s or self.timeout_s, close_timeout=1.0, max_size=64 * 1024 * 1024,
                          compression=None)
         except (OSError, TimeoutError, Exception) as error:  # websockets raises its own InvalidHandshake family

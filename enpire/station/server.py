@@ -6,7 +6,9 @@ Routes (every one needs `Authorization: Bearer <token>`; messages: specs/station
   GET  /v1/health                lifecycle state, busy trial, estop, faulty, lease holder, last stop
   GET  /v1/records/{trial_id}    a finished trial's record (kept for re-delivery)
   POST /v1/activate|deactivate|release|reset|estop|clear_estop
-  WS   /v1/trials                run_trial and heartbeat in; heartbeat_ack, event and trial_record out
+  WS   /v1/trials                run_trial and heartbeat in; heartbeat_ack and trial_record out
+  WS   /v1/events                telemetry out (any token holder, no lease): busy / idle, progress, safety,
+                                 estop, watchdog, reset, lease events
 
 A wrong or missing token is refused (401, or the WebSocket closed with 4401) before anything else is read.
 """
@@ -30,6 +32,7 @@ STATUS = {"unauthorized": 401, "invalid": 422, "leased": 409, "not_leased": 403,
           "unconfigured": 503, "unknown_trial": 404, "internal": 500}
 POSTS = ("activate", "deactivate", "release", "reset", "estop", "clear_estop")
 WS_UNAUTHORIZED = 4401
+EVENTS_QUEUED = 1024  # events waiting for one slow subscriber before newer ones are dropped
 
 
 def _authorized(header: str | None, token: str) -> bool:
@@ -96,14 +99,44 @@ def make_app(service: StationService, token: str) -> FastAPI:
         except Refused as error:
             return _reply(error.message_doc())
 
+    async def admitted(ws: WebSocket) -> bool:
+        await ws.accept()
+        if _authorized(ws.headers.get("authorization"), token):
+            return True
+        service.refused_auth += 1
+        await ws.send_text(dumps({"type": "error", "code": "unauthorized", "message": "missing or wrong token",
+                                  "holder": None}))
+        await ws.close(code=WS_UNAUTHORIZED)
+        return False
+
+    @app.websocket("/v1/events")
+    async def events(ws: WebSocket) -> None:
+        if not await admitted(ws):
+            return
+        loop = asyncio.get_running_loop()
+        out: asyncio.Queue[dict[str, Any]] = asyncio.Queue(maxsize=EVENTS_QUEUED)
+
+        def sink(event: dict[str, Any]) -> None:  # any thread; a full queue drops (the subscriber sees a seq gap)
+            loop.call_soon_threadsafe(lambda: out.full() or out.put_nowait(event))
+
+        async def sender() -> None:
+            while True:
+                await ws.send_text(dumps(await out.get()))
+
+        service.subscribe(sink)
+        task = asyncio.create_task(sender())
+        try:
+            while True:
+                await ws.receive_text()  # nothing is expected: this only notices the subscriber leaving
+        except WebSocketDisconnect:
+            pass
+        finally:
+            service.unsubscribe(sink)
+            task.cancel()
+
     @app.websocket("/v1/trials")
     async def trials(ws: WebSocket) -> None:
-        await ws.accept()
-        if not _authorized(ws.headers.get("authorization"), token):
-            service.refused_auth += 1
-            await ws.send_text(dumps({"type": "error", "code": "unauthorized", "message": "missing or wrong token",
-                                      "holder": None}))
-            await ws.close(code=WS_UNAUTHORIZED)
+        if not await admitted(ws):
             return
         loop = asyncio.get_running_loop()
         out: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()

@@ -40,6 +40,7 @@ log = logging.getLogger(__name__)
 
 Sink = Callable[[dict[str, Any]], None]  # delivers a message to one runner connection (thread-safe)
 KEEP_RECORDS = 256  # trial records kept for re-delivery (idempotent run_trial, a runner that reconnects)
+PROGRESS_EVERY_S = 0.5  # the running trial's progress event, to subscribers of /v1/events
 
 
 class Refused(Exception):
@@ -99,6 +100,8 @@ class StationService:
         self._trip: tuple[str, str, float] | None = None  # (cause, detail, tripped_at wall) of the trial running
         self._steps, self._sim_time = 0, 0.0
         self._anchor: tuple[float, float] | None = None  # (wall, sim time) the pacing counts from
+        self._subscribers: set[Sink] = set()  # WS /v1/events connections
+        self._events = 0
 
     # ---- lifecycle ---------------------------------------------------------------------------------
     def configure(self) -> None:
@@ -120,6 +123,7 @@ class StationService:
             self.station = make_station(self.spec, 0, step_hook=self._step_hook if self.realtime_factor else None)
             self.state = "inactive"
             threading.Thread(target=self._watchdog, name="enpire-station-watchdog", daemon=True).start()
+            threading.Thread(target=self._progress, name="enpire-station-progress", daemon=True).start()
             log.info("station %s configured: %s on %s", self.station_id, self.spec.task.name, self.spec.robot.name)
 
     def close(self) -> None:
@@ -152,7 +156,8 @@ class StationService:
             return {"type": "health", "state": self.state, "busy": self.running.trial_id if self.running else None,
                     "estopped": self.estopped, "faulty": bool(self.station is not None and self.station.faulty),
                     "lease": lease, "trials": self.trials, "uptime_s": round(now - self.t0, 3),
-                    "last_stop": self.last_stop}
+                    "last_stop": self.last_stop,
+                    "reset_problems": self.station.reset_problems if self.station is not None else []}
 
     # ---- the lease ---------------------------------------------------------------------------------
     def _holder(self, now: float) -> Lease | None:
@@ -188,6 +193,8 @@ class StationService:
             self.lease = Lease(owner, session, ttl, now + ttl)
             self.state = "active"
             log.info("station %s leased to %s (session %s, %.0f s)", self.station_id, owner, session or "-", ttl)
+            if lease is None:
+                self._emit("lease", None, f"leased to {owner} (session {session or '-'})")
             return {"type": "lease", "owner": owner, "expires_in_s": ttl, "watchdog_s": self.watchdog_s}
 
     def deactivate(self, owner: str, release: bool) -> dict[str, Any]:
@@ -199,6 +206,7 @@ class StationService:
             if release:
                 self.lease = None
                 log.info("station %s released by %s", self.station_id, owner)
+                self._emit("lease", None, f"released by {owner}")
             return {"type": "ok", "detail": "released" if release else "inactive"}
 
     def renew(self, owner: str, seq: int) -> dict[str, Any]:
@@ -210,10 +218,44 @@ class StationService:
             return {"type": "heartbeat_ack", "seq": seq, "busy": self.running.trial_id if self.running else None,
                     "steps": self._steps, "sim_time": round(self._sim_time, 6)}
 
+    # ---- telemetry (WS /v1/events) ---------------------------------------------------------------------
+    def subscribe(self, sink: Sink) -> None:
+        with self._lock:
+            self._subscribers.add(sink)
+
+    def unsubscribe(self, sink: Sink) -> None:
+        with self._lock:
+            self._subscribers.discard(sink)
+
+    def _emit(self, kind: str, trial_id: str | None = None, detail: str = "") -> None:
+        """One event to every subscriber (each sink only queues it: never blocks the station)."""
+        with self._lock:
+            event = {"type": "event", "kind": kind, "at": time.time(), "seq": self._events, "trial_id": trial_id,
+                     "detail": detail}
+            self._events += 1
+            sinks = list(self._subscribers)
+        for sink in sinks:
+            try:
+                sink(event)
+            except Exception:  # a subscriber that went away
+                self.unsubscribe(sink)
+
+    def _progress(self) -> None:
+        """While a trial runs and someone listens: its progress every PROGRESS_EVERY_S."""
+        while not self._closed:
+            time.sleep(PROGRESS_EVERY_S)
+            run = self.running
+            if run is not None and self._subscribers:
+                self._emit("progress", run.trial_id, json.dumps({
+                    "steps": self._steps, "sim_time": round(self._sim_time, 3),
+                    "wall_s": round(time.time() - run.started, 3)}))
+
     # ---- estop -------------------------------------------------------------------------------------
     def _set_flag(self, cause: str, detail: str) -> None:
         if self._trip is None:
             self._trip = (cause, detail, time.time())
+            if cause == "watchdog":
+                self._emit("watchdog", self.running.trial_id if self.running else None, detail)
         self._flag[0] = 1  # the rollout reads it before the next control step
 
     def estop(self, reason: str, sent_at: float | None = None) -> dict[str, Any]:
@@ -222,6 +264,7 @@ class StationService:
             self._set_flag("estop", reason)
             self.estopped = reason or "estop"
             log.warning("station %s ESTOP: %s", self.station_id, reason)
+        self._emit("estop", self.running.trial_id if self.running else None, reason)
         return {"type": "ok", "detail": json.dumps({"received_at": received, "sent_at": sent_at})}
 
     def clear_estop(self, by: str) -> dict[str, Any]:
@@ -231,7 +274,8 @@ class StationService:
             self.estopped, self._trip = None, None
             self._flag[0] = 0
             log.warning("station %s: estop cleared by %s", self.station_id, by)
-            return {"type": "ok", "detail": f"estop cleared by {by}"}
+        self._emit("estop_cleared", None, f"by {by}")
+        return {"type": "ok", "detail": f"estop cleared by {by}"}
 
     def _watchdog(self) -> None:
         """The dead-man: stops the robot when the trial's runner sent no heartbeat for `watchdog_s`."""
@@ -283,6 +327,7 @@ class StationService:
             self.running = Running(trial_id, sink, owner, time.monotonic(), time.time())
             self._trip = None
             self._wake.set()
+        self._emit("busy", trial_id, f"seed {request.seed}, iteration {request.iteration}")
         self._pool.submit(self._execute, request)
         return None
 
@@ -310,6 +355,11 @@ class StationService:
             sink = run.sink if run is not None else None
         if sink is not None:
             sink(message)
+        for event in record.safety_events:
+            self._emit("safety", record.trial_id, f"{event.kind} at step {event.step}: value {event.value}, "
+                                                  f"limit {event.limit}")
+        self._emit("idle", record.trial_id, f"{record.outcome} after {record.robot_seconds:.2f} robot-s"
+                                            + (f" ({record.reason})" if record.reason else ""))
 
     def _stopped(self, record: TrialRecord, cause: str, detail: str, tripped_at: float) -> None:
         """A trial the station stopped itself: say why in the record, keep the timing for health()."""
@@ -364,8 +414,9 @@ class StationService:
                 raise Refused("busy", f"trial {self.running.trial_id} is running")
             if self.estopped is not None:
                 raise Refused("estopped", f"station estopped ({self.estopped}): no reset until clear_estop")
-        ok = self._pool.submit(self.station.reset, seed).result()
-        problems = [] if ok else list(self.station._last_reset.problems)
+        ok = self._pool.submit(self.station.recheck_reset, seed).result()  # a good one returns a reset-faulty station
+        problems = self.station.reset_problems
+        self._emit("reset", None, "ok" if ok else "failed: " + "; ".join(problems))
         return {"type": "reset_result", "ok": bool(ok), "problems": problems}
 
     # ---- per control step ----------------------------------------------------------------------------

@@ -75,6 +75,13 @@ def confirmed_figures(s: FinishedSession) -> dict[str, Any]:
     return out
 
 
+def human_figures(interventions: list[dict[str, Any]]) -> dict[str, Any]:
+    """Times a station waited for a person (supervision.human_reset) and the wall seconds it waited: not robot
+    time, reported apart (enpire.fleet.human_reset)."""
+    return {"human_interventions": len(interventions),
+            "human_wait_s": round(sum(float(e["wait_s"]) for e in interventions), 3)}
+
+
 def session_summary(s: FinishedSession) -> dict[str, Any]:
     spec = s.spec
     used = s.ledger.totals()
@@ -105,6 +112,7 @@ def session_summary(s: FinishedSession) -> dict[str, Any]:
         "mtu": round(used["tokens"] / (wall / 60.0), 3) if wall > 0 else 0.0,
         "trainer_utilization": round(min(1.0, _trainer_busy(s, used) / wall), 4) if wall > 0 else 0.0,
         "faulty_stations": len(s.executor.faulty()), "station_restarts": sum(s.executor.restarts()),
+        **human_figures(s.executor.interventions()),
         "run_dir": s.context.run_dir,
     }
     for key, over in s.ledger.overshoot().items():  # hard caps (iterations, trials, robot_seconds) stay at 0
@@ -132,5 +140,7 @@ def session_end(s: FinishedSession, code: int) -> SessionEnd:
     metrics = summary_mod.numeric(summary)
     metrics.update({f"ledger.{k}": v for k, v in s.ledger.totals().items()})
     tree = [iteration_document(it, it.index in s.tree.raised_best) for it in s.tree.iterations]
+    interventions = s.executor.interventions()
+    documents = {"human_interventions.json": {"interventions": interventions}} if interventions else {}
     return SessionEnd(summary=summary, text=summary_mod.render(summary), metrics=metrics, tags=tags, idea_tree=tree,
-                      step=len(s.tree.iterations), status="FINISHED" if code == 0 else "FAILED")
+                      step=len(s.tree.iterations), status="FINISHED" if code == 0 else "FAILED", documents=documents)

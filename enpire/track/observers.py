@@ -54,6 +54,7 @@ class SessionEnd:
     idea_tree: list[dict[str, Any]]
     step: int
     status: str  # FINISHED | FAILED
+    documents: dict[str, Any] = field(default_factory=dict)  # artifact name -> JSON document of the session run
 
 
 class SessionObserver(Protocol):
@@ -111,7 +112,7 @@ class TrackerObserver:
     def on_finish(self, end: SessionEnd) -> bool:
         tracker, ballast, ok = self.tracker, self.ballast, True
         try:
-            tracker.close(end.metrics, end.step, end.tags, end.idea_tree, end.text, end.status)
+            tracker.close(end.metrics, end.step, end.tags, end.idea_tree, end.text, end.status, end.documents)
         except Exception as error:
             ok = False
             stopped_by = str(end.summary.get("stopped_by", ""))
@@ -145,6 +146,14 @@ class Tracking:
         recording = RecordingObserver.for_tracker(self.tracker)
         return [JournalObserver(self.journal), *([recording] if recording else []),
                 TrackerObserver(self.tracker, self.ballast)]
+
+    def trainer_target(self) -> Tracker:
+        """What a training job logs into (enpire.fleet.trainer_slot.iteration_run_opener)."""
+        return self.tracker
+
+    def wait(self) -> bool:
+        """The run is open already (enpire.track.deferred.DeferredTracking may still be opening one)."""
+        return True
 
     @property
     def fatal(self) -> str | None:

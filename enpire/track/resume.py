@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 from enpire.records import Evaluation, IterationSummary, TrialRecord
 from enpire.track.ballast import Ballast
+from enpire.track.deferred import DeferredTracking, defer_tracking
 from enpire.track.journal import JOURNAL_NAME, Journal, record_from_doc
 from enpire.track.observers import Tracking
 
@@ -187,16 +188,35 @@ def restored(ml: MlflowState, rec: Reconciled) -> Restored:
                     next_index=max(indices, default=-1) + 1)
 
 
+def begin_tracking(spec: ExperimentSpec, ctx: Any, clock: Callable[[], float],
+                   launched_ms: int | None = None) -> Tracking | DeferredTracking:
+    """The session's tracking as the loop starts: a new session's journal at once and its MLflow run opening
+    on a thread (enpire.track.deferred), or, for a resume or a session whose proposals wait for approval,
+    `open_tracking` before anything runs. `launched_ms`: epoch ms of the launch (the session run's start)."""
+    if not defer_tracking(spec):
+        return open_tracking(spec, ctx, clock)
+    journal = Journal(journal_path(ctx.run_dir), clock)
+    return DeferredTracking(spec, journal, lambda j: new_session_run(spec, ctx, j, launched_ms))
+
+
+def new_session_run(spec: ExperimentSpec, ctx: Any, journal: Journal, launched_ms: int | None = None) -> Tracking:
+    """A new session run beside `journal` (its path is tagged, for resume)."""
+    from enpire.track.writer import Tracker
+
+    name = spec.session_name or Path(ctx.run_dir).name
+    tags = {"enpire.run_dir": ctx.run_dir, "enpire.journal": str(journal.path)}
+    tracker = Tracker(spec, name, ctx.sweep_id, tags, started_ms=launched_ms)
+    return Tracking(tracker, journal, Ballast(spec.tracking.uri, tracker.run_id))
+
+
 def open_tracking(spec: ExperimentSpec, ctx: Any, clock: Callable[[], float]) -> Tracking:
     """The session's Tracker and journal: a new session run, or (spec.resume) the reopened one with the state
     to restore. `ctx`: the SessionContext (run_dir, sweep_id); `clock`: the session clock journal lines carry."""
     from enpire.track.writer import Tracker
 
-    name = spec.session_name or Path(ctx.run_dir).name
     if spec.resume is None:
-        path = journal_path(ctx.run_dir)
-        tracker = Tracker(spec, name, ctx.sweep_id, {"enpire.run_dir": ctx.run_dir, "enpire.journal": str(path)})
-        return Tracking(tracker, Journal(path, clock), Ballast(spec.tracking.uri, tracker.run_id))
+        return new_session_run(spec, ctx, Journal(journal_path(ctx.run_dir), clock))
+    name = spec.session_name or Path(ctx.run_dir).name
     tracker = Tracker(spec, name, ctx.sweep_id, {}, resume_run_id=spec.resume)
     ml = MlflowState(tracker.client, spec.resume)
     tags = ml.run.data.tags

@@ -28,7 +28,7 @@ ORDER = (
     "cancelled", "cancelled_trials", "trials", "crashes",
     "safety_stops", "robot_seconds", "tokens", "trainer_seconds", "wall_s", "loop_wall_s", "mru", "mru_session", "mtu",
     "trainer_utilization", "time_to_done_s", "robot_s_to_done", "tokens_to_done", "faulty_stations",
-    "station_restarts", "run_dir",
+    "station_restarts", "human_interventions", "human_wait_s", "run_dir",
 )
 
 

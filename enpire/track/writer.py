@@ -97,9 +97,10 @@ class _MetricRows:
 
 class Tracker:
     def __init__(self, spec: ExperimentSpec, run_name: str | None, sweep: str | None, extra_tags: dict[str, str],
-                 resume_run_id: str | None = None) -> None:
+                 resume_run_id: str | None = None, started_ms: int | None = None) -> None:
         """The run is named by records.session_run_name (session.name, else the changed overrides), never by
-        the run directory; `run_name` (what callers derived from it) is not used any more."""
+        the run directory; `run_name` (what callers derived from it) is not used any more. `started_ms`: the
+        new run's start (epoch ms; the session's launch when its trials began before MLflow opened)."""
         from mlflow.tracking import MlflowClient
 
         self.spec = spec
@@ -130,7 +131,8 @@ class Tracker:
                 self.pending = PendingVideos(earlier)
                 self.pending.set_closed(False)
         else:
-            run = self.client.create_run(self.experiment_id, start_time=_now_ms(), tags=tags, run_name=self.run_name)
+            run = self.client.create_run(self.experiment_id, start_time=started_ms or _now_ms(), tags=tags,
+                                         run_name=self.run_name)
             self.run_id = run.info.run_id
             self._log_spec()
         self._queue: queue.Queue[Callable[[], None]] = queue.Queue()
@@ -416,7 +418,7 @@ class Tracker:
 
     # ---- end of session -------------------------------------------------------------------------
     def close(self, final_metrics: dict[str, float], step: int, tags: dict[str, str], idea_tree: list[dict],
-              summary_text: str, status: str) -> None:
+              summary_text: str, status: str, documents: dict[str, Any] | None = None) -> None:
         """Write everything queued, then the final metrics, tags and documents, end the run with `status`;
         then start the background renderer of the session's pending videos (video.render=background).
 
@@ -437,6 +439,8 @@ class Tracker:
             lambda: self.client.log_dict(self.run_id, records.iteration_table(idea_tree), records.ITERATIONS_TABLE),
             lambda: self.client.set_tag(self.run_id, "mlflow.loggedArtifacts", records.logged_tables_tag(
                 records.ITERATIONS_TABLE)),
+            *[lambda name=name, doc=doc: self.client.log_dict(self.run_id, doc, name)
+              for name, doc in (documents or {}).items()],
             lambda: self.client.log_text(self.run_id, summary_text, "summary.txt"),
             lambda: self.client.set_terminated(self.run_id, status, end_time=_now_ms()),
         ]

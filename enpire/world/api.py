@@ -53,4 +53,13 @@ class Station(Protocol):
 
     def run_trial(self, request: TrialRequest) -> TrialRecord: ...
 
+    @property
+    def reset_problems(self) -> list[str]:
+        """What the last failed reset found wrong."""
+        ...
+
+    def recheck_reset(self, seed: int) -> bool:
+        """Verify a reset after a person fixed the scene; True returns a reset-faulty station to service."""
+        ...
+
     def close(self) -> None: ...

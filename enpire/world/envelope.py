@@ -1,8 +1,9 @@
 """The safety envelope, enforced inside the station every control step.
 
 All enforcement logic lives in this file (its source is part of safety_sha256). The
-station routes every arm and gripper command through `Envelope.write`, which is the only
-place that writes the robot's entries of `data.ctrl`:
+station routes every arm and gripper command through `Envelope.clamp` before its hardware
+adapter applies it (enpire.hardware: controller -> clamp -> adapter.send_command); `write`
+(clamp, then write `data.ctrl`) drives the simulator directly, for the verified reset:
 
 - torque commands are clamped per joint to min(safety.torque_limit_nm, actuator range)
   (counted as clamps, not breaches); gripper commands are clipped to their ctrlrange;
@@ -15,9 +16,9 @@ place that writes the robot's entries of `data.ctrl`:
   like any command, gripper unchanged.
 
 The limits are copied into private read-only arrays at construction; nothing a policy
-returns reaches this object except through `write`, which cannot widen or disable them.
+returns reaches this object except through `clamp`, which cannot widen or disable them.
 
-Both `write` and `check` run every control step, so they work on plain floats (one `tolist` per
+Both `clamp` and `check` run every control step, so they work on plain floats (one `tolist` per
 array) with a cheap exact pre-test before each slow path, and build nothing unless a limit is hit.
 """
 
@@ -157,21 +158,22 @@ class Envelope:
         self._data = data
         self._qpos, self._qvel, self._xpos = data.qpos, data.qvel, data.site_xpos[self._ee]
 
-    def write(self, data: mujoco.MjData, tau: np.ndarray, grip: np.ndarray,
-              step: int) -> tuple[int, SafetyEvent | None]:
-        """Clamp and write one command. Returns (clamped joints, breach or None); a breach writes nothing."""
+    def clamp(self, tau: np.ndarray | list[float], grip: np.ndarray,
+              step: int) -> tuple[list[float] | None, int, SafetyEvent | None]:
+        """Clamp one command: (arm torques then gripper controls as one list of floats, clamped joints, None),
+        or (None, 0, breach) for a command that must not be applied at all."""
         if type(tau) is list and len(tau) == len(self._tau_f):
             values = tau  # the controller's own torques, already plain floats
         else:
             arr = np.asarray(tau, dtype=float)
             if arr.shape != self._tau.shape:
-                return 0, self._nonfinite(arr, step)
+                return None, 0, self._nonfinite(arr, step)
             values = arr.tolist()
         grip = np.asarray(grip, dtype=float)
         gvalues = grip.ravel().tolist()
         if not (math.isfinite(sum(values)) or all(map(math.isfinite, values))) or not (
                 math.isfinite(sum(gvalues)) or all(map(math.isfinite, gvalues))):
-            return 0, self._nonfinite(np.array(values), step)
+            return None, 0, self._nonfinite(np.array(values), step)
         clipped, clamps = [], 0  # = np.minimum(np.maximum(tau, -cap), cap), counting the entries it changed
         for v, cap in zip(values, self._tau_f):
             if v > cap:
@@ -182,12 +184,22 @@ class Envelope:
         if gvalues != self._gkey:  # the station hands the same grip command for many steps: clip it once
             self._gclip = np.minimum(np.maximum(grip, self._glo), self._ghi).tolist()
             self._gkey = gvalues
+        return clipped + self._gclip, clamps, None
+
+    def write(self, data: mujoco.MjData, tau: np.ndarray | list[float], grip: np.ndarray,
+              step: int) -> tuple[int, SafetyEvent | None]:
+        """Clamp one command and write it to the simulator's `data.ctrl` (the verified reset drives the model
+        directly). Returns (clamped joints, breach or None); a breach writes nothing."""
+        command, clamps, event = self.clamp(tau, grip, step)
+        if command is None:
+            return 0, event
         ctrl = data.ctrl
         if self._ctrl_sel is not None:
-            ctrl[self._ctrl_sel] = clipped + self._gclip
+            ctrl[self._ctrl_sel] = command
         else:
-            ctrl[self._act_sel] = clipped
-            ctrl[self._gact_sel] = self._gclip
+            n = len(self._tau_f)
+            ctrl[self._act_sel] = command[:n]
+            ctrl[self._gact_sel] = command[n:]
         return clamps, None
 
     def _nonfinite(self, tau: np.ndarray, step: int) -> SafetyEvent:

@@ -21,6 +21,11 @@ log = logging.getLogger(__name__)
 
 ESTOP_ENV = "ENPIRE_ESTOP_FLAG"  # path of the flag file; stations (inline or worker processes) map it at creation
 _NO_FLAG = bytes(1)  # stands in for the flag when a station runs outside a controlled session
+MAP_RETRY_S = 2.0  # how long a station retries mapping its session's flag before it refuses to start
+
+
+class EstopUnavailable(RuntimeError):
+    """The session names an estop flag this station cannot map: it refuses to start rather than ignore estop."""
 
 
 def estop_flag(path: str | None = None) -> Any:
@@ -32,12 +37,18 @@ def estop_flag(path: str | None = None) -> Any:
     path = path if path is not None else os.environ.get(ESTOP_ENV)
     if not path:
         return _NO_FLAG
-    try:
-        with open(path, "rb") as fh:
-            return mmap.mmap(fh.fileno(), 1, access=mmap.ACCESS_READ)
-    except (OSError, ValueError) as error:
-        log.warning("estop flag %s cannot be mapped (%s); this station ignores estop", path, error)
-        return _NO_FLAG
+    deadline = time.monotonic() + MAP_RETRY_S
+    while True:
+        try:
+            with open(path, "rb") as fh:
+                return mmap.mmap(fh.fileno(), 1, access=mmap.ACCESS_READ)
+        except (OSError, ValueError) as error:
+            # the control directory is renamed once the session's run exists (enpire.ops.control.adopt): a station
+            # booting in that instant finds neither name for a moment; past the retries it must not run unstoppable
+            if time.monotonic() >= deadline:
+                raise EstopUnavailable(f"estop flag {path} cannot be mapped ({error}): a station that cannot be "
+                                       "stopped does not start") from None
+            time.sleep(0.01)
 
 
 def estop_stop(station: Any, step: int, started_at: float, previous_check_at: float) -> SafetyEvent:

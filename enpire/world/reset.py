@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import dataclass
 
 import mujoco
@@ -43,7 +44,7 @@ def sample_init(spec: ExperimentSpec, rng: np.random.Generator, dof: int) -> tup
 
 
 def reset_once(spec: ExperimentSpec, scene: Scene, hold: Controller, envelope: Envelope,
-               rng: np.random.Generator) -> tuple[dict[str, float], list[str], int]:
+               rng: np.random.Generator, station: int = 0) -> tuple[dict[str, float], list[str], int]:
     """Put the scene in a fresh random initial state, settle it, and list what is wrong with it."""
     m, d, r = scene.model, scene.data, scene.robot
     mujoco.mj_resetData(m, d)
@@ -72,16 +73,21 @@ def reset_once(spec: ExperimentSpec, scene: Scene, hold: Controller, envelope: E
         if speed > SETTLED_JOINT_SPEED:
             problems.append(f"robot not settled: joint speed {speed:.3f} rad/s > {SETTLED_JOINT_SPEED}")
         problems += scene.task.reset_problems(scene.physics, init)
+    blocked = spec.task.reset.blocked_until
+    if blocked is not None:  # the human-reset drill (docs/stations.md): `{station}` names one station's file
+        path = blocked.replace("{station}", str(station))
+        if not os.path.exists(path):
+            problems.append(f"blocked until {path} exists (task.reset.blocked_until)")
     return init, problems, steps
 
 
 def verified_reset(spec: ExperimentSpec, scene: Scene, hold: Controller, envelope: Envelope,
-                   rng: np.random.Generator) -> ResetResult:
+                   rng: np.random.Generator, station: int = 0) -> ResetResult:
     """Reset until one passes its checks, at most task.reset.max_attempts times."""
     problems: list[str] = []
     init: dict[str, float] = {}
     for attempt in range(1, spec.task.reset.max_attempts + 1):
-        init, problems, steps = reset_once(spec, scene, hold, envelope, rng)
+        init, problems, steps = reset_once(spec, scene, hold, envelope, rng, station)
         if not problems:
             return ResetResult(True, attempt, init, [], steps)
         log.info("reset attempt %d failed: %s", attempt, "; ".join(problems))

@@ -146,6 +146,21 @@ class Drivable(Protocol):
     def feedback(self, attempt: int, reason: str, quantities: dict[str, float]) -> AttemptFeedback: ...
 
 
+def end_dry_run(st: Drivable, rec: TrialRecord, event: SafetyEvent | None) -> None:
+    """A dry-run trial (station.dry_run): no command left the station, so the robot's state says nothing about
+    the policy. It ends `estopped` (no evidence: enpire.judge.pools.NO_EVIDENCE, never a success) after its
+    first attempt, with the envelope's finding kept; the verifier is asked only to re-check its integrity."""
+    st._verifier.verdict(safety_stopped=True)  # raises IntegrityError if the judged files moved
+    rec.success_attempt, rec.pass_at_1, rec.pass_at_k = None, False, False
+    rec.outcome = "estopped"
+    rec.reason = (f"dry run (station.dry_run=true): no command left the station; {getattr(st, 'withheld', rec.steps)}"
+                  f" commands computed and withheld, {rec.clamps} joint clamps")
+    if event is not None:
+        rec.safety_events.append(event)
+        rec.reason += (f"; the envelope would have stopped the robot at control step {event.step}: "
+                       f"{event.kind} value={event.value} limit={event.limit}")
+
+
 def run_attempts(st: Drivable, policy: Policy, rec: TrialRecord, video: VideoRecorder | ReplayRecorder | None,
                  traj: TrajectoryRecorder | None) -> None:
     spec, task, physics, ver = st.spec, st.scene.task, st.scene.physics, st._verifier
@@ -163,6 +178,11 @@ def run_attempts(st: Drivable, policy: Policy, rec: TrialRecord, video: VideoRec
     # operator estop: a 1-byte shared flag read before every control step; `checked` = wall time just before
     # the last read, so an estop record can prove the flag was still unset one step before the stop.
     estop, clock = getattr(st, "_estop", b"\0"), time.time
+    dry_run = bool(getattr(st, "dry_run", False))  # station.dry_run: nothing was sent, so nothing is evidence
+    if dry_run:
+        st.withheld = 0  # type: ignore[attr-defined]  # commands this trial withholds (SimStation._dry_step)
+    adapter = getattr(st, "adapter", None)
+    robot_stop = getattr(adapter, "safe_stop", None)  # the adapter's own stop, after the envelope's (estop)
     started_at = checked = clock()
     for attempt in range(1, spec.done.attempts + 1):
         rec.attempts = attempt
@@ -179,6 +199,8 @@ def run_attempts(st: Drivable, policy: Policy, rec: TrialRecord, video: VideoRec
                 previous, checked = checked, clock()
                 if estop[0]:  # ~0.1 us with the clock: the robot stops within one control step of the estop
                     event = estop_stop(st, step, started_at, previous)
+                    if robot_stop is not None:
+                        robot_stop()
                     break
                 if traj is not None:  # recording (record.trajectories): the observation as the policy gets it
                     traj.observation(obs)
@@ -213,7 +235,12 @@ def run_attempts(st: Drivable, policy: Policy, rec: TrialRecord, video: VideoRec
             rec.clamps, rec.robot_seconds, rec.shaping_return, rec.steps = clamps, robot_s, shaping_return, step
         if event is not None and event.kind == "estop":
             rec.safety_events.append(event)
-            rec.outcome, rec.reason = "estopped", f"operator estop at control step {event.step}"
+            rec.outcome, rec.reason = "estopped", (  # the operator's, or the robot's own (RobotStopped 'estop')
+                f"robot stopped itself at control step {event.step} ({event.detail[7:]})"
+                if event.detail.startswith("robot: ") else f"operator estop at control step {event.step}")
+            return
+        if dry_run:
+            end_dry_run(st, rec, event)
             return
         if event is not None:
             rec.safety_events.append(event)

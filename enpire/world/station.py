@@ -18,6 +18,9 @@ import mujoco
 import numpy as np
 
 from enpire import plugins
+from enpire.hardware import gates
+from enpire.hardware.adapter import AdapterBinding, Command, RobotAdapter, RobotStopped
+from enpire.hardware.registry import adapter_class
 from enpire.records import Candidate, SafetyEvent, TrialRecord, TrialRequest
 from enpire.spec.fingerprint import done_sha256
 from enpire.spec.model import ExperimentSpec
@@ -29,7 +32,7 @@ from enpire.world.recording import TrajectoryRecorder, VideoRecorder
 from enpire.world.replay import ReplayRecorder
 from enpire.world.reset import verified_reset
 from enpire.world.rollout import EarlyStop, run_attempts
-from enpire.world.scene import build_scene, index_or_slice
+from enpire.world.scene import build_scene
 from enpire.world.verifier import Verifier
 
 log = logging.getLogger(__name__)
@@ -43,9 +46,14 @@ class PolicyCrash(Exception):
 
 class SimStation:
     def __init__(self, spec: ExperimentSpec, index: int = 0, step_hook: StepHook | None = None,
-                 policy_factory: PolicyFactory | None = None) -> None:
+                 policy_factory: PolicyFactory | None = None, adapter: type[RobotAdapter] | None = None) -> None:
+        """`adapter`: the robot's adapter class (default: the one `robot.adapter` names). A class declaring
+        physical=True is refused (SpecError naming station.confirm_motion, exit 2) before it is constructed
+        unless the spec's station.confirm_motion or station.dry_run is true."""
         self.spec = spec
         self.index = index
+        adapter_cls = adapter if adapter is not None else adapter_class(spec.robot.adapter)
+        gates.refuse(gates.motion_problems(adapter_cls, spec))  # before anything could reach the hardware
         self.scene = build_scene(spec)
         m, r = self.scene.model, self.scene.robot
         self._hold = Controller(spec.robot.controller, "cartesian", m, r)
@@ -61,25 +69,33 @@ class SimStation:
         self._faulty = False
         self._nsub = spec.physics_steps_per_control
         self._dt = spec.control_dt
-        # Per-control-step reads go through views (contiguous slices) and a cached gripper command.
-        self._qsel = index_or_slice(r.qpos_adr)
-        self._vsel = index_or_slice(r.dof_adr)
-        self._gsel = index_or_slice(r.grip_qpos_adr)
+        # A cached gripper command: policies hold one grip command for many steps.
         self._grip_key: float | None = None
         self._grip_cmd = r.builder.grip_ctrl(0.0)
         self._grip_nan = np.full(len(r.grip_act), np.nan)
         self._estop = estop_flag()  # read at every control step by run_attempts (enpire.world.estop)
-        # Hoisted for step() and observe(): MjData's arrays never move, so views made once stay current.
+        # Hoisted for step() and observe(): bound methods, and MjData (its arrays never move).
         d, p = self.scene.data, self.scene.physics
         self._model, self._data, self._physics = m, d, p
         self._invalidate = p.invalidate
-        self._ee_xpos = d.site_xpos[r.ee_site]
-        self._views = (d.qpos[self._qsel] if isinstance(self._qsel, slice) else None,
-                       d.qpos[self._gsel] if isinstance(self._gsel, slice) else None,
-                       d.qvel[self._vsel] if isinstance(self._vsel, slice) else None)
-        self._grip_opening = r.builder.grip_opening
+        self._ee_xpos = d.site_xpos[r.ee_site]  # the tool centre point, a live view (tests read it)
         self._task_observe = self.scene.task.observe
         self._early_stop = EarlyStop.from_spec(spec, p, d)
+        # The robot: controller -> envelope clamp -> adapter.send_command -> applied (enpire.hardware).
+        self.adapter: RobotAdapter = adapter_cls(AdapterBinding(
+            m, d, r, self._nsub, self._dt, dict(spec.resolved["robot"].get("options") or {})))
+        gates.refuse(gates.compatibility_problems(self.adapter, spec))
+        self.dry_run = spec.station.dry_run  # no command leaves the station (rollout ends the trial `estopped`)
+        self.applied: Command | None = None  # the last command the adapter applied (None: none yet, or dry run)
+        self.withheld = 0  # commands a dry run computed and did not send
+        self.withheld_command: Command | None = None  # the last of them
+        self._command, self._clamp, self._check = self._ctl.command, self._envelope.clamp, self._envelope.check
+        self._send, self._proprio = self.adapter.send_command, self.adapter.observation
+        self._bounds = self.adapter.limits().command_bounds()
+        if self.dry_run:
+            self.step = self._dry_step  # type: ignore[method-assign]  # the same call, nothing sent
+        self.adapter.connect()
+        self._closed = False
 
     @property
     def faulty(self) -> bool:
@@ -90,23 +106,26 @@ class SimStation:
         return self._ctl.action_size
 
     def close(self) -> None:
-        pass
+        """Stop the robot and close its adapter (idempotent)."""
+        if getattr(self, "_closed", True):
+            return
+        self._closed = True
+        try:
+            self.adapter.safe_stop()
+        finally:
+            self.adapter.disconnect()
+
+    def safe_stop(self) -> None:
+        """The envelope's safe stop (gravity compensation and damping, on the model), then the adapter's own."""
+        self._envelope.stop(self._data)
+        self.adapter.safe_stop()
 
     # -- observation -------------------------------------------------------------------------
     def observe(self) -> dict[str, np.ndarray]:
-        """A fresh observation (every array a copy the policy may keep or modify)."""
-        p, (q, g, qd) = self._physics, self._views
-        if q is None or g is None or qd is None:  # a robot whose joints are not contiguous: gather
-            d = self._data
-            q, g, qd = d.qpos[self._qsel], d.qpos[self._gsel], d.qvel[self._vsel]
-        obs = {
-            "ee_pos": self._ee_xpos.copy(),
-            "ee_yaw": np.array([p.ee_yaw()]),
-            "grip": np.array([self._grip_opening(g)]),
-            "joint_pos": q.copy(),
-            "joint_vel": qd.copy(),
-        }
-        obs.update(self._task_observe(p))
+        """A fresh observation (every array a copy the policy may keep or modify): the adapter's proprioception,
+        then the task's part."""
+        obs = self._proprio()
+        obs.update(self._task_observe(self._physics))
         return obs
 
     def state(self) -> dict[str, float]:
@@ -115,27 +134,68 @@ class SimStation:
 
     # -- one control step --------------------------------------------------------------------
     def step(self, action: np.ndarray, step: int) -> tuple[int, SafetyEvent | None]:
-        """Controller -> envelope -> physics -> envelope check. Returns (clamps, breach)."""
-        m, d, envelope = self._model, self._data, self._envelope
-        tau, g = self._ctl.command(d, action)
+        """Controller -> envelope clamp -> adapter.send_command (the MuJoCo adapter runs the physics) -> envelope
+        check of the new state. Returns (clamps, breach); clamps count the adapter's own clipping too."""
+        d = self._data
+        tau, g = self._command(d, action)
         if g != self._grip_key:  # policies hold one grip command for many steps: map it once
             finite = math.isfinite(g)
             self._grip_cmd = self.scene.robot.builder.grip_ctrl(g) if finite else self._grip_nan
             self._grip_key = g if finite else None
-        clamps, event = envelope.write(d, tau, self._grip_cmd, step)
+        command, clamps, event = self._clamp(tau, self._grip_cmd, step)
         if event is None:
-            mujoco.mj_step(m, d, self._nsub)
-            self._invalidate()  # the task's quantities are read afresh (once) for the new state
-            event = envelope.check(m, d, step)
+            try:
+                applied = self._send(command)
+            except RobotStopped as stopped:  # the robot's own reflex stopped it (enpire.hardware.adapter)
+                event = SafetyEvent(stopped.kind, step, stopped.value, stopped.limit, f"robot: {stopped.detail}")
+            else:
+                if applied is not command:  # the adapter clipped further: count it, keep what the robot got
+                    clamps += self._record_applied(command, applied)
+                self.applied = applied
+                self._invalidate()  # the task's quantities are read afresh (once) for the new state
+                event = self._check(self._model, d, step)
         if event is not None:
-            envelope.stop(d)
+            self.safe_stop()
         if self._step_hook is not None:
-            self._step_hook(m, d)
+            self._step_hook(self._model, d)
         return clamps, event
+
+    def _dry_step(self, action: np.ndarray, step: int) -> tuple[int, SafetyEvent | None]:
+        """station.dry_run: controller and envelope on what the adapter observes; the command is counted and
+        dropped (send_command is never called, so the robot, simulated or real, does not move)."""
+        d = self._data
+        tau, g = self._command(d, action)
+        if g != self._grip_key:
+            finite = math.isfinite(g)
+            self._grip_cmd = self.scene.robot.builder.grip_ctrl(g) if finite else self._grip_nan
+            self._grip_key = g if finite else None
+        command, clamps, event = self._clamp(tau, self._grip_cmd, step)
+        if event is None:
+            self.withheld, self.withheld_command = self.withheld + 1, command
+            self._invalidate()
+            event = self._check(self._model, d, step)  # the observed state (a real arm moved by hand, say)
+        if self._step_hook is not None:
+            self._step_hook(self._model, d)
+        return clamps, event
+
+    def _record_applied(self, command: Command, applied: Command) -> int:
+        """Entries the adapter changed (counted as clamps); the model's `ctrl` is set to what it applied, so
+        trajectories and replays record what the robot got."""
+        lo, hi = self._bounds
+        if len(applied) != len(command) or any(not (a <= v <= b) for v, a, b in zip(applied, lo, hi)):
+            raise RuntimeError(f"adapter {self.adapter.name!r} applied {applied!r}: not a command within its own "
+                               "limits (arm torques then gripper controls)")
+        changed = sum(a != c for a, c in zip(applied, command))
+        r = self.scene.robot
+        n = len(r.arm_act)
+        self._data.ctrl[r.arm_act] = applied[:n]
+        self._data.ctrl[r.grip_act] = applied[n:]
+        return changed
 
     def reset(self, seed: int) -> bool:
         """Verified reset from `seed`; False (and maybe faulty) when every reset attempt failed."""
-        res = verified_reset(self.spec, self.scene, self._hold, self._envelope, np.random.default_rng(seed))
+        res = verified_reset(self.spec, self.scene, self._hold, self._envelope, np.random.default_rng(seed),
+                             self.index)
         self._invalidate()
         self._last_reset = res
         self._failed_resets = 0 if res.ok else self._failed_resets + 1
@@ -143,6 +203,21 @@ class SimStation:
             self._faulty = True
             log.warning("station %d marked faulty after %d failed resets", self.index, self._failed_resets)
         return res.ok
+
+    @property
+    def reset_problems(self) -> list[str]:
+        """What the last failed reset found wrong (empty after a good one)."""
+        last = getattr(self, "_last_reset", None)
+        return list(last.problems) if last is not None and not last.ok else []
+
+    def recheck_reset(self, seed: int) -> bool:
+        """A person says the scene is fixed: verify a reset again; a good one returns a station that failed resets
+        (faulty) to service. No trial, no robot time, no evidence."""
+        self._failed_resets = 0  # the person's fix starts a fresh count
+        ok = self.reset(seed)
+        if ok:
+            self._faulty = False
+        return ok
 
     # -- one trial ---------------------------------------------------------------------------
     def run_trial(self, request: TrialRequest, policy: Policy | None = None) -> TrialRecord:

@@ -154,3 +154,34 @@ def test_runner_with_wrong_token_starts_no_station(station: StationServer) -> No
         executor.close()
     finally:
         del os.environ["ENPIRE_TEST_WRONG_TOKEN"]
+
+
+def test_the_event_stream_shows_a_trial_an_estop_and_refuses_strangers(station: StationServer) -> None:
+    """`python -m enpire.station events` (a real subprocess) follows a trial from busy to idle and an estop."""
+    refused = StationClient(station.address, "wrong-token").events(timeout_s=5.0).recv(5.0)
+    assert refused is not None and refused["type"] == "error" and refused["code"] == "unauthorized"
+    follower = subprocess.Popen([sys.executable, "-m", "enpire.station", "events", station.address], cwd=ROOT,
+                                env=env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    lines: list[list[str]] = []
+    try:
+        assert follower.stdout is not None and "following" in follower.stdout.readline()
+        client = StationClient(station.address, TOKEN)
+        client.activate("runner-e", "s", 30)
+        try:
+            record = record_from_json(_run(client, "runner-e", _request("t-events", seed=3))["record"])
+            client.estop("events test")
+            client.clear_estop("events test")
+        finally:
+            client.release("runner-e")
+        for line in follower.stdout:
+            lines.append(line.split(maxsplit=3))
+            if "released by runner-e" in line:
+                break
+    finally:
+        follower.kill()
+        follower.wait(timeout=10)
+    kinds = [parts[1] for parts in lines if parts[1] not in ("progress", "safety")]
+    assert kinds == ["lease", "busy", "idle", "estop", "estop_cleared", "lease"], lines
+    idle = next(parts for parts in lines if parts[1] == "idle")
+    assert idle[2] == "t-events" and idle[3].startswith(record.outcome)
+    assert all(parts[2] == "t-events" for parts in lines if parts[1] in ("busy", "progress", "safety"))
