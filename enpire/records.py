@@ -22,7 +22,8 @@ DECISIONS = ("keep", "discard", "crash", "unsafe", "rejected", "cancelled")
 class SafetyEvent:
     """One envelope breach: kind, control step, observed value and the limit it crossed."""
 
-    kind: str  # joint_position, joint_velocity, workspace, contact_force, nonfinite_state, nonfinite_command, estop
+    kind: str  # joint_position, joint_velocity, workspace, contact_force, nonfinite_state, nonfinite_command,
+    # applied_command (a robot applied more than the envelope allows), estop
     step: int
     value: float | None
     limit: float | None

@@ -143,6 +143,8 @@ class SlotStations:
         for i in self.desk.expired():
             self._mark_faulty(i, f"no person reset it within {self.desk.timeout_s:g} s "
                                  "(supervision.human_reset_timeout_s)")
+        for i in self.desk.stale_checks():
+            self._rechecked(i, False, ["the reset check gave no verdict in time (the station hung or died)"])
         limit = self._spec.executor.trial_timeout_s
         now = time.monotonic()
         for i, slot in enumerate(self._slots):
@@ -217,6 +219,9 @@ class SlotStations:
         raise NotImplementedError
 
     def needs_person(self) -> dict[int, dict[str, Any]]:
+        for i in list(self.desk.waiting()):
+            if self._slots[i].state not in ("needs_reset", "checking"):  # it left the fleet meanwhile
+                self.desk.forget(i, "left the fleet")
         return self.desk.waiting()
 
     def reset_done(self, station: int, by: str) -> str | None:
@@ -249,6 +254,7 @@ class SlotStations:
     def _restart_or_retire(self, index: int, why: str) -> None:
         """Start the station again, or take it out of the rotation once `executor.max_restarts` are used."""
         slot = self._slots[index]
+        self.desk.forget(index, "restarted")  # a fresh station tries its resets again (and asks again)
         limit = self._spec.executor.max_restarts
         if slot.restarts >= limit:
             self._mark_faulty(index, f"{why}; {slot.restarts} restarts used (executor.max_restarts)")
@@ -315,6 +321,7 @@ class InlineExecutor:
         self._clock.begin(station)
 
     def wait(self, timeout: float) -> list[TrialRecord]:
+        self._expire()
         if not self._pending:
             time.sleep(min(timeout, 0.01))
             return []
@@ -338,9 +345,12 @@ class InlineExecutor:
         return [record]
 
     def needs_person(self) -> dict[int, dict[str, Any]]:
+        self._expire()
+        return self._desk.waiting()
+
+    def _expire(self) -> None:
         for i in self._desk.expired():
             self._faulty[i] = "no person reset it in time (supervision.human_reset_timeout_s)"
-        return self._desk.waiting()
 
     def reset_done(self, station: int, by: str) -> str | None:
         """Inline stations check the reset at once, in the caller's thread."""
@@ -349,8 +359,12 @@ class InlineExecutor:
             return why
         st = self._stations[station]
         assert st is not None
-        ok = st.recheck_reset(seed)
-        self._desk.checked(station, ok, st.reset_problems)
+        try:
+            ok, problems = st.recheck_reset(seed), st.reset_problems
+        except Exception as error:  # a station bug: the check failed, the station keeps waiting
+            log.exception("station %d raised during the reset check", station)
+            ok, problems = False, [f"the reset check raised {error!r}"]
+        self._desk.checked(station, ok, problems)
         return None
 
     def interventions(self) -> list[dict[str, Any]]:

@@ -27,6 +27,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+CHECK_TIMEOUT_S = 120.0  # a reset check with no verdict by then failed (its station hung or died)
+
 
 @dataclass
 class Intervention:
@@ -113,6 +115,18 @@ class PersonDesk:
             self._close(i, "timed_out")
         return out
 
+    def stale_checks(self, now: float | None = None) -> list[int]:
+        """Stations whose reset check gave no verdict within CHECK_TIMEOUT_S (the caller fails the check)."""
+        now = time.time() if now is None else now
+        return [i for i, (_, at) in self._checking.items() if now - at > CHECK_TIMEOUT_S]
+
+    def forget(self, station: int, why: str) -> None:
+        """The station was restarted or left the fleet while it waited: its intervention ends (`why`); a restarted
+        station that still cannot reset asks again."""
+        self._checking.pop(station, None)
+        if station in self._open:
+            self._close(station, why)
+
     def end(self) -> None:
         """The session ends: open interventions close as `session_ended`."""
         for i in list(self._open):
@@ -122,11 +136,6 @@ class PersonDesk:
     def _close(self, station: int, outcome: str) -> None:
         entry = self._open.pop(station)
         entry.ended_at, entry.outcome = time.time(), outcome
-
-    def totals(self) -> dict[str, float]:
-        return {"human_interventions": float(len(self.log)),
-                "human_wait_s": round(sum(e.wait_s() for e in self.log), 3),
-                "human_returned": float(sum(e.outcome == "returned" for e in self.log))}
 
 
 INTERVENTIONS_FILE = "human_interventions.json"

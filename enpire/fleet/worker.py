@@ -41,8 +41,12 @@ def worker_main(conn: Connection, spec: ExperimentSpec, index: int, factory: str
             if request is None:
                 break
             if isinstance(request, tuple):  # ("recheck", seed): a person fixed the scene (enpire.fleet.human_reset)
-                ok = station.recheck_reset(int(request[1]))
-                conn.send(("rechecked", ok, station.reset_problems))
+                try:
+                    ok, problems = station.recheck_reset(int(request[1])), station.reset_problems
+                except Exception as error:  # the check failed; the station keeps waiting for the person
+                    log.exception("station %d raised during the reset check", index)
+                    ok, problems = False, [f"the reset check raised {error!r}"]
+                conn.send(("rechecked", ok, problems))
                 continue
             started = time.monotonic()
             try:

@@ -255,7 +255,8 @@ class StationService:
         if self._trip is None:
             self._trip = (cause, detail, time.time())
             if cause == "watchdog":
-                self._emit("watchdog", self.running.trial_id if self.running else None, detail)
+                running = self.running
+                self._emit("watchdog", running.trial_id if running is not None else None, detail)
         self._flag[0] = 1  # the rollout reads it before the next control step
 
     def estop(self, reason: str, sent_at: float | None = None) -> dict[str, Any]:
@@ -264,7 +265,8 @@ class StationService:
             self._set_flag("estop", reason)
             self.estopped = reason or "estop"
             log.warning("station %s ESTOP: %s", self.station_id, reason)
-        self._emit("estop", self.running.trial_id if self.running else None, reason)
+            running = self.running
+        self._emit("estop", running.trial_id if running is not None else None, reason)
         return {"type": "ok", "detail": json.dumps({"received_at": received, "sent_at": sent_at})}
 
     def clear_estop(self, by: str) -> dict[str, Any]:

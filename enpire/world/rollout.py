@@ -181,8 +181,8 @@ def run_attempts(st: Drivable, policy: Policy, rec: TrialRecord, video: VideoRec
     dry_run = bool(getattr(st, "dry_run", False))  # station.dry_run: nothing was sent, so nothing is evidence
     if dry_run:
         st.withheld = 0  # type: ignore[attr-defined]  # commands this trial withholds (SimStation._dry_step)
-    adapter = getattr(st, "adapter", None)
-    robot_stop = getattr(adapter, "safe_stop", None)  # the adapter's own stop, after the envelope's (estop)
+    # the adapter's own stop, after the envelope's (estop): never in a dry run, a failing stop only logged
+    robot_stop = getattr(st, "_adapter_stop", None)
     started_at = checked = clock()
     for attempt in range(1, spec.done.attempts + 1):
         rec.attempts = attempt

@@ -92,6 +92,11 @@ class SimStation:
         self._command, self._clamp, self._check = self._ctl.command, self._envelope.clamp, self._envelope.check
         self._send, self._proprio = self.adapter.send_command, self.adapter.observation
         self._bounds = self.adapter.limits().command_bounds()
+        # A real arm: stopped at the end of every trial, every command it reports applied checked against the
+        # envelope (a copy is sent, so an adapter editing it in place is caught), its real state checked after
+        # the (model-only) reset. The simulated robot is ours and skips these checks.
+        self._physical = gates.is_physical(adapter_cls)
+        self._caps = [float(c) for c in self._envelope.torque_limits]
         if self.dry_run:
             self.step = self._dry_step  # type: ignore[method-assign]  # the same call, nothing sent
         self.adapter.connect()
@@ -111,14 +116,24 @@ class SimStation:
             return
         self._closed = True
         try:
-            self.adapter.safe_stop()
+            self._adapter_stop()
         finally:
             self.adapter.disconnect()
 
     def safe_stop(self) -> None:
         """The envelope's safe stop (gravity compensation and damping, on the model), then the adapter's own."""
         self._envelope.stop(self._data)
-        self.adapter.safe_stop()
+        self._adapter_stop()
+
+    def _adapter_stop(self) -> None:
+        """The adapter's own stop, never in a dry run (a stop is a command too); a stop that raises is logged and
+        the caller's verdict (a breach, an estop) stands."""
+        if self.dry_run:
+            return
+        try:
+            self.adapter.safe_stop()
+        except Exception:
+            log.exception("station %d: adapter %r failed to stop the robot", self.index, self.adapter.name)
 
     # -- observation -------------------------------------------------------------------------
     def observe(self) -> dict[str, np.ndarray]:
@@ -145,15 +160,16 @@ class SimStation:
         command, clamps, event = self._clamp(tau, self._grip_cmd, step)
         if event is None:
             try:
-                applied = self._send(command)
+                applied = self._send(list(command) if self._physical else command)
             except RobotStopped as stopped:  # the robot's own reflex stopped it (enpire.hardware.adapter)
                 event = SafetyEvent(stopped.kind, step, stopped.value, stopped.limit, f"robot: {stopped.detail}")
             else:
                 if applied is not command:  # the adapter clipped further: count it, keep what the robot got
-                    clamps += self._record_applied(command, applied)
+                    changed, event = self._record_applied(command, applied, step)
+                    clamps += changed
                 self.applied = applied
                 self._invalidate()  # the task's quantities are read afresh (once) for the new state
-                event = self._check(self._model, d, step)
+                event = event or self._check(self._model, d, step)
         if event is not None:
             self.safe_stop()
         if self._step_hook is not None:
@@ -178,24 +194,32 @@ class SimStation:
             self._step_hook(self._model, d)
         return clamps, event
 
-    def _record_applied(self, command: Command, applied: Command) -> int:
-        """Entries the adapter changed (counted as clamps); the model's `ctrl` is set to what it applied, so
-        trajectories and replays record what the robot got."""
+    def _record_applied(self, command: Command, applied: Command, step: int) -> tuple[int, SafetyEvent | None]:
+        """(entries the adapter changed, counted as clamps; a breach when what it applied is not a command within
+        its own limits or the envelope's torque caps: the robot already got it, so the trial stops `unsafe`). The
+        model's `ctrl` is set to what it applied, so trajectories and replays record what the robot got."""
         lo, hi = self._bounds
-        if len(applied) != len(command) or any(not (a <= v <= b) for v, a, b in zip(applied, lo, hi)):
-            raise RuntimeError(f"adapter {self.adapter.name!r} applied {applied!r}: not a command within its own "
-                               "limits (arm torques then gripper controls)")
-        changed = sum(a != c for a, c in zip(applied, command))
+        n = len(self.scene.robot.arm_act)
+        bad = len(applied) != len(command) or any(not (a <= v <= b) for v, a, b in zip(applied, lo, hi))
+        over = [] if bad else [(abs(v), c) for v, c in zip(applied[:n], self._caps) if abs(v) > c + 1e-9]
+        if bad or over:
+            value, limit = over[0] if over else (None, None)
+            return 0, SafetyEvent("applied_command", step, value, limit,
+                                  f"adapter {self.adapter.name!r} applied {list(applied)!r} for {list(command)!r}: "
+                                  + ("not a command within its own limits" if bad else
+                                     "beyond the envelope's torque caps"))
         r = self.scene.robot
-        n = len(r.arm_act)
         self._data.ctrl[r.arm_act] = applied[:n]
         self._data.ctrl[r.grip_act] = applied[n:]
-        return changed
+        return sum(a != c for a, c in zip(applied, command)), None
 
     def reset(self, seed: int) -> bool:
         """Verified reset from `seed`; False (and maybe faulty) when every reset attempt failed."""
         res = verified_reset(self.spec, self.scene, self._hold, self._envelope, np.random.default_rng(seed),
                              self.index)
+        if self._physical and res.ok:
+            res.problems = self._real_state_problems()
+            res.ok = not res.problems
         self._invalidate()
         self._last_reset = res
         self._failed_resets = 0 if res.ok else self._failed_resets + 1
@@ -203,6 +227,14 @@ class SimStation:
             self._faulty = True
             log.warning("station %d marked faulty after %d failed resets", self.index, self._failed_resets)
         return res.ok
+
+    def _real_state_problems(self) -> list[str]:
+        """A real arm after the reset: the reset settled the model only, so read the arm (the adapter mirrors it
+        into the model) and check it against the envelope before any command goes out."""
+        self._proprio()
+        event = self._check(self._model, self._data, 0)
+        return [] if event is None else [f"the real arm is outside the envelope after the reset: {event.kind} "
+                                         f"value={event.value} limit={event.limit} (move it back by hand)"]
 
     @property
     def reset_problems(self) -> list[str]:
@@ -250,6 +282,8 @@ class SimStation:
         try:
             run_attempts(self, policy, rec, video, traj)
         finally:
+            if self._physical:  # whatever ended the trial, the real arm does not keep its last command
+                self._adapter_stop()
             if isinstance(video, VideoRecorder):
                 rec.video = video.save(out / f"{request.trial_id}.mp4")
                 video.close()

@@ -64,3 +64,18 @@ def test_a_station_nobody_comes_to_leaves_the_fleet_after_the_timeout(tmp_path: 
     assert executor.needs_person() == {}
     assert "human_reset_timeout_s" in executor.faulty()[0]
     assert executor.interventions()[0]["outcome"] == "timed_out"
+
+
+def test_a_station_restarted_during_its_check_is_not_left_waiting_forever() -> None:
+    """The worker died mid-check (or hung): the intervention ends, and a station that asks again can be checked."""
+    from enpire.fleet import human_reset
+    from enpire.fleet.human_reset import PersonDesk
+
+    desk = PersonDesk(True, 3600.0, seed=0)
+    desk.ask(0, "t-1", ["blocked"])
+    assert desk.begin_check(0, "someone")[1] is None
+    assert desk.stale_checks(now=time.time() + human_reset.CHECK_TIMEOUT_S + 1) == [0]
+    desk.forget(0, "restarted")
+    assert desk.waiting() == {} and desk.log[0].outcome == "restarted"
+    desk.ask(0, "t-9", ["blocked"])
+    assert desk.begin_check(0, "someone")[1] is None  # not "a reset check is already under way"

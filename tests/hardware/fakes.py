@@ -19,9 +19,15 @@ class CountingAdapter(MujocoAdapter):
         type(self).connects += 1
         super().connect()
 
+    stops: ClassVar[int] = 0
+
     def send_command(self, command: Command) -> Command:
         type(self).sent += 1
         return super().send_command(command)
+
+    def safe_stop(self) -> None:
+        type(self).stops += 1
+        super().safe_stop()
 
 
 class PhysicalMujocoAdapter(CountingAdapter):
@@ -31,6 +37,7 @@ class PhysicalMujocoAdapter(CountingAdapter):
     physical: ClassVar[bool] = True
     sent: ClassVar[int] = 0
     connects: ClassVar[int] = 0
+    stops: ClassVar[int] = 0
 
 
 class HalvingAdapter(MujocoAdapter):

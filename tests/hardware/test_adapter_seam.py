@@ -16,7 +16,7 @@ from enpire.records import Candidate, TrialRequest
 from enpire.spec import load_spec
 from enpire.world.station import SimStation
 from tests.hardware.cases import PushHard, run_cases
-from tests.hardware.fakes import HalvingAdapter, ReflexAdapter
+from tests.hardware.fakes import HalvingAdapter, PhysicalMujocoAdapter, ReflexAdapter
 
 GOLDEN = Path(__file__).with_name("golden_records.json")
 
@@ -65,7 +65,7 @@ def test_the_station_records_and_uses_the_command_the_adapter_applied(tmp_path: 
     assert rec.clamps >= rec.steps * 6
 
 
-def test_an_adapter_applying_a_command_outside_its_own_limits_is_an_error() -> None:
+def test_an_adapter_applying_a_command_outside_its_own_limits_stops_the_trial_unsafe() -> None:
     class Liar(MujocoAdapter):
         def send_command(self, command: list[float]) -> list[float]:
             super().send_command(command)
@@ -73,8 +73,58 @@ def test_an_adapter_applying_a_command_outside_its_own_limits_is_an_error() -> N
 
     st = SimStation(load_spec(["task=reach", "policy.action_mode=torque"]), adapter=Liar)
     st.reset(0)
-    with pytest.raises(RuntimeError, match="not a command within its own limits"):
-        st.step(np.r_[np.zeros(6), 0.0], 0)
+    _, event = st.step(np.r_[np.zeros(6), 0.0], 0)
+    assert event is not None and event.kind == "applied_command" and "within its own limits" in event.detail
+
+
+def test_a_real_arm_that_applies_more_than_the_envelope_allows_is_stopped_unsafe(tmp_path: Path) -> None:
+    """The envelope's caps bind what a physical adapter reports it applied, even when it edits the command it was
+    given in place and hands the same list back."""
+
+    class Tripler(PhysicalMujocoAdapter):
+        def send_command(self, command: list[float]) -> list[float]:
+            command[:6] = [3.0 * v for v in command[:6]]  # in place: the same list object comes back
+            return super().send_command(command)
+
+    spec = load_spec(["task=reach", "policy.action_mode=torque", "station.confirm_motion=true"])
+    st = SimStation(spec, adapter=Tripler)
+    rec = st.run_trial(TrialRequest("t3", 0, 1, Candidate("c"), out_dir=str(tmp_path)), policy=PushHard())
+    assert rec.outcome == "unsafe" and rec.safety_events[0].kind == "applied_command"
+    assert rec.safety_events[0].value > rec.safety_events[0].limit == spec.safety.torque_limit_nm
+
+
+def test_a_real_arm_is_stopped_at_the_end_of_every_trial_and_a_dry_run_never_stops_it(tmp_path: Path) -> None:
+    class Raises(PushHard):
+        def act(self, obs: dict) -> np.ndarray:
+            raise RuntimeError("policy bug")
+
+    spec = load_spec(["task=reach", "policy.action_mode=torque", "station.confirm_motion=true"])
+    st = SimStation(spec, adapter=PhysicalMujocoAdapter)
+    outcomes = []
+    for k, policy in enumerate((PushHard(), Raises())):
+        PhysicalMujocoAdapter.stops = 0
+        rec = st.run_trial(TrialRequest(f"s{k}", 0, k, Candidate("c"), out_dir=str(tmp_path)), policy=policy)
+        outcomes.append(rec.outcome)
+        assert PhysicalMujocoAdapter.stops >= 1, rec.outcome  # at the trial's end, whatever ended it
+    assert outcomes[1] == "crash"
+    dry = SimStation(load_spec(["task=reach", "policy.action_mode=torque", "station.dry_run=true"]),
+                     adapter=PhysicalMujocoAdapter)
+    PhysicalMujocoAdapter.stops = 0
+    dry.run_trial(TrialRequest("d0", 0, 0, Candidate("c"), out_dir=str(tmp_path)), policy=PushHard())
+    dry.close()
+    assert PhysicalMujocoAdapter.stops == 0  # a stop is a command too: a dry run sends none
+
+
+def test_a_real_arm_left_outside_the_envelope_fails_its_reset() -> None:
+    class Stranded(PhysicalMujocoAdapter):
+        def observation(self) -> dict:
+            obs = super().observation()
+            self._data.qvel[self.binding.robot.dof_adr] = 50.0  # the real arm still swinging after the reset
+            return obs
+
+    st = SimStation(load_spec(["task=reach", "station.confirm_motion=true"]), adapter=Stranded)
+    assert not st.reset(0)
+    assert "the real arm is outside the envelope after the reset" in st.reset_problems[0]
 
 
 @pytest.mark.parametrize(("kind", "outcome"), [("contact_force", "unsafe"), ("estop", "estopped")])
