@@ -23,17 +23,9 @@ from enpire.hardware.adapter import (
     Command,
     Proprioception,
 )
+from enpire.world.robot_binding import index_or_slice
 
 _HALF_PI = math.pi / 2
-
-
-def index_or_slice(idx: np.ndarray) -> slice | np.ndarray:
-    """A slice for contiguous ascending indices (numpy then gives views), else the index array (as
-    enpire.world.robot_binding.index_or_slice; not imported from there: robots import this module)."""
-    a = np.asarray(idx, dtype=int).ravel()
-    if a.size and np.array_equal(a, np.arange(a[0], a[0] + a.size)):
-        return slice(int(a[0]), int(a[0]) + a.size)
-    return a
 
 
 class MujocoAdapter:
