@@ -484,6 +484,13 @@ class Session(AgentCalls):
                 fatal = self.tracking.fatal if self.tracking is not None else None
                 if fatal and not (self.stopped_by or "").startswith("error"):  # it ended before the loop saw it
                     self.stopped_by = f"error: {fatal} (after stopped_by {self.stopped_by})"
+                if self.control is None and self.channel is not None:  # ended before its control opened
+                    tracker = self.tracking.tracker if self.tracking is not None else None
+                    if tracker is not None:  # named by the session's id like any other (ctl status finds it)
+                        self.control = open_control(self.spec, self.channel, tracker)
+                    if self.control is None:
+                        self.channel.close(self.stopped_by or "unknown")  # restores ENPIRE_ESTOP_FLAG
+                    self.channel = None
                 if self.control is not None:
                     self.control.close(self.stopped_by)
             self.progress.update(self._snapshot(), force=True)

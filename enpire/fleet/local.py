@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import multiprocessing as mp
+import os
 import time
 from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
@@ -20,6 +21,7 @@ from enpire.fleet.executor import STATION_FACTORY, BusyClock, SlotStations
 from enpire.fleet.worker import worker_main
 from enpire.records import TrialRecord, TrialRequest
 from enpire.spec.model import ExperimentSpec
+from enpire.world.estop import ESTOP_ENV
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +53,9 @@ class LocalExecutor(SlotStations):
     def _spawn(self, index: int) -> None:
         slot = self._slots[index]
         parent, child = self._ctx.Pipe(duplex=True)
-        process = self._ctx.Process(target=worker_main, args=(child, self._spec, index, self._factory),
+        # the estop flag by argument: a forkserver keeps the environment of the session that started it
+        process = self._ctx.Process(target=worker_main, args=(child, self._spec, index, self._factory,
+                                                              os.environ.get(ESTOP_ENV)),
                                     name=f"enpire-station-{index}", daemon=True)
         process.start()
         child.close()  # our copy: the pipe reports EOF as soon as the worker dies

@@ -18,11 +18,19 @@ from multiprocessing.connection import Connection
 
 from enpire.fleet.executor import crash_record, load_factory
 from enpire.spec.model import ExperimentSpec
+from enpire.world.estop import ESTOP_ENV
 
 log = logging.getLogger(__name__)
 
 
-def worker_main(conn: Connection, spec: ExperimentSpec, index: int, factory: str) -> None:
+def worker_main(conn: Connection, spec: ExperimentSpec, index: int, factory: str,
+                estop_path: str | None = None) -> None:
+    """`estop_path`: this session's estop flag (None: no controlled session); given by argument because a
+    forkserver started by an earlier session of the process keeps that session's environment."""
+    if estop_path:
+        os.environ[ESTOP_ENV] = estop_path
+    else:
+        os.environ.pop(ESTOP_ENV, None)
     os.environ.setdefault("MUJOCO_GL", "egl")
     os.environ.setdefault("PYOPENGL_PLATFORM", "egl")
     try:
