@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from enpire.fleet.executor import STATION_FACTORY, BusyClock, SlotStations
+from enpire.fleet.trial_files import place_files
 from enpire.records import TrialRecord, TrialRequest
 from enpire.spec.errors import IntegrityError
 from enpire.spec.model import ExperimentSpec
@@ -52,7 +53,7 @@ class _Slot:
     address: str
     link: StationLink | None = None
     generation: int = 0
-    state: str = "down"  # down | starting | ready | busy | faulty
+    state: str = "down"  # down | starting | ready | busy | needs_reset | checking | faulty
     request: TrialRequest | None = None
     started: float = 0.0
     restarts: int = 0
@@ -164,6 +165,7 @@ class RemoteExecutor(SlotStations):
             self._local.await_ready(first_only)
 
     def close(self) -> None:
+        self.desk.end()  # interventions still open end with the session
         self._estop_stop.set()
         links = [s.link for s in self._slots if s.link is not None]
         for link in links:
@@ -196,6 +198,36 @@ class RemoteExecutor(SlotStations):
 
     def restarts(self) -> list[int]:
         return [s.restarts for s in self._slots] + (self._local.restarts() if self._local is not None else [])
+
+    def needs_person(self) -> dict[int, dict[str, Any]]:
+        out = SlotStations.needs_person(self)
+        if self._local is not None:
+            out.update({self._remote + i: v for i, v in self._local.needs_person().items()})
+        return out
+
+    def reset_done(self, station: int, by: str) -> str | None:
+        if self._local is not None and station >= self._remote:
+            return self._local.reset_done(station - self._remote, by)
+        return SlotStations.reset_done(self, station, by)
+
+    def interventions(self) -> list[dict[str, Any]]:
+        local = [] if self._local is None else [
+            {**e, "station": e["station"] + self._remote} for e in self._local.interventions()]
+        return SlotStations.interventions(self) + local
+
+    def _recheck(self, index: int, seed: int) -> None:
+        """POST /v1/reset on the station (off the loop's thread); the verdict comes back as an event."""
+        slot, client, owner = self._slots[index], self._clients[index], self._settings.owner
+
+        def check() -> None:
+            try:
+                reply = client.reset(owner, seed)
+                verdict: tuple[bool, list[str]] = (bool(reply["ok"]), list(reply["problems"]))
+            except StationError as error:
+                verdict = (False, [f"the station refused the reset check: {error}"])
+            self._events.put(("rechecked", index, slot.generation, verdict))
+
+        threading.Thread(target=check, name=f"enpire-recheck-{index}", daemon=True).start()
 
     # ---- work --------------------------------------------------------------------------------------------
     def submit(self, station: int, request: TrialRequest) -> None:
@@ -241,6 +273,9 @@ class RemoteExecutor(SlotStations):
             slot.state = "ready"
             log.info("station %d ready: %s (%s)", index, slot.address, payload.get("station_id"))
             return []
+        if kind == "rechecked":
+            self._rechecked(index, *payload)
+            return []
         if kind == "died":
             return self._died(index, str(payload))
         if kind == "faulty":
@@ -266,15 +301,9 @@ class RemoteExecutor(SlotStations):
 
     @staticmethod
     def _write_files(record: TrialRecord, files: dict[str, str], out_dir: Path) -> None:
-        """The station's video / replay / trajectory of the trial, written where a local station would put them."""
-        for field, data in files.items():
-            name = Path(getattr(record, field) or f"{record.trial_id}.{field}").name
-            out_dir.mkdir(parents=True, exist_ok=True)
-            (out_dir / name).write_bytes(base64.b64decode(data))
-            setattr(record, field, str(out_dir / name))
-        for field in ("video", "replay", "trajectory"):
-            if field not in files:
-                setattr(record, field, None)  # a path on the station's disk means nothing here
+        """The station's video / replay / trajectory of the trial (base64 on the wire), written where a local
+        station would put them (enpire.fleet.trial_files, shared with executor=ray)."""
+        place_files(record, {field: base64.b64decode(data) for field, data in files.items()}, out_dir)
 
     def _stop_hung(self, index: int) -> None:
         link = self._slots[index].link

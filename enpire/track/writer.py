@@ -158,15 +158,26 @@ class Tracker:
         found = self.client.get_experiment_by_name(name)
         if found is not None:
             return found.experiment_id
-        root = Path(self.spec.tracking.artifact_root).resolve() / name.replace("/", "_")
-        root.mkdir(parents=True, exist_ok=True)
         try:
-            return self.client.create_experiment(name, artifact_location=root.as_uri())
+            return self.client.create_experiment(name, artifact_location=self._artifact_location(name))
         except Exception:  # created concurrently by another session of a sweep
             found = self.client.get_experiment_by_name(name)
             if found is None:
                 raise
             return found.experiment_id
+
+    def _artifact_location(self, name: str) -> str | None:
+        """Where a new experiment keeps its artifacts: `tracking.artifact_root` as a URI (s3://, gs:// ...) as
+        given; a local folder for a local store; none for a tracking server given a relative local folder (the
+        server's own artifact root: a folder on this runner's disk means nothing to runners elsewhere)."""
+        root = str(self.spec.tracking.artifact_root)
+        if "://" in root:
+            return root.rstrip("/") + "/" + name.replace("/", "_")
+        if self.spec.tracking.uri.startswith(("http://", "https://")) and not Path(root).is_absolute():
+            return None
+        folder = Path(root).resolve() / name.replace("/", "_")
+        folder.mkdir(parents=True, exist_ok=True)
+        return folder.as_uri()
 
     def _log_spec(self) -> None:
         from mlflow.entities import Param

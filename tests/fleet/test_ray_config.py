@@ -65,3 +65,39 @@ def test_local_sessions_do_not_import_ray() -> None:
             "make_executor(load_spec(['executor=local'])); import enpire.loop; print('ray' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_placement_keys_reach_the_actor_options() -> None:
+    """Stations ask Ray for the shared resources plus their own; spread is the default strategy."""
+    from enpire.fleet.ray_config import RayPlacement
+
+    spec = load_spec(["executor=ray", "fleet=3", "executor.resources={enpire_station:1}",
+                      "executor.station_resources=[{rack_a:1},{rack_b:0.5}]", "executor.start_timeout_s=20"])
+    placement = RayPlacement.from_spec(spec)
+    assert placement.actor_options(0) == {"num_cpus": 1.0, "scheduling_strategy": "SPREAD",
+                                          "resources": {"enpire_station": 1.0, "rack_a": 1.0}}
+    assert placement.actor_options(1)["resources"] == {"enpire_station": 1.0, "rack_b": 0.5}
+    assert placement.actor_options(2)["resources"] == {"enpire_station": 1.0}  # no entry of its own
+    assert placement.start_timeout_s == 20.0
+    # a local instance (address=null) declares what its stations ask for, so they fit on it
+    assert placement.local_instance_resources(3) == {"enpire_station": 3.0, "rack_a": 1.0, "rack_b": 1.0}
+    pack = load_spec(["executor=ray", "executor.placement=pack"])
+    assert RayPlacement.from_spec(pack).actor_options(0) == {"num_cpus": 1.0, "scheduling_strategy": "DEFAULT"}
+
+
+@pytest.mark.parametrize("override, path", [
+    ("executor.resources={enpire_station:-1}", "executor.resources.enpire_station"),
+    ("executor.resources={CPU:1}", "executor.resources.CPU"),  # CPUs are num_cpus_per_station
+    ("executor.placement=wide", "executor.placement"),
+    ("executor.start_timeout_s=0", "executor.start_timeout_s"),
+])
+def test_bad_placement_keys_name_the_key(override: str, path: str) -> None:
+    with pytest.raises(SpecError) as error:
+        load_spec(["executor=ray", override])
+    assert path in _paths(error.value)
+
+
+def test_more_pinned_stations_than_the_fleet_is_refused_before_ray_starts() -> None:
+    spec = load_spec(["executor=ray", "fleet=1", "executor.station_resources=[{rack_a:1},{rack_b:1}]"])
+    with pytest.raises(ValueError, match=r"executor\.station_resources"):
+        make_executor(spec)

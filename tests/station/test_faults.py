@@ -192,3 +192,38 @@ def test_estop_reaches_every_remote_station(tmp_path: Path) -> None:
 def teardown_module() -> None:
     for name, value in FIGURES.items():
         print(f"\n[figure] {name}: {value:.1f}")
+
+
+def test_a_remote_station_whose_resets_fail_waits_for_a_person(tmp_path: Path) -> None:
+    """supervision.human_reset over the network: the station asks, a reset-done before the fix is checked on the
+    station (POST /v1/reset) and refused, the one after it returns the station, which then runs trials again."""
+    fixed = tmp_path / "fixed-0"
+    blocked = f'task.reset.blocked_until="{tmp_path}/fixed-{{station}}"'
+    with StationServer(tmp_path / "station", "task=reach", blocked) as server:
+        server.wait_ready()
+        spec = load_spec(["task=reach", "executor=remote", f"executor.stations=[{server.address}]",
+                          "supervision.human_reset=true", blocked])
+        executor = make_executor(spec)
+        executor.start()
+        try:
+            def trial(k: int) -> TrialRecord:
+                executor.submit(0, TrialRequest(f"t-{k}", k, 10 + k, Candidate("c", params=spec.policy.defaults()),
+                                                out_dir=str(tmp_path / "trials")))
+                [record] = _collect(executor, 1, timeout=30)
+                return record
+
+            failed = [trial(k) for k in range(spec.task.reset.faulty_after)]
+            assert [r.outcome for r in failed] == ["reset_failed"] * spec.task.reset.faulty_after
+            assert executor.idle() == [] and executor.faulty() == {} and list(executor.needs_person()) == [0]
+            assert executor.reset_done(0, "test-person") is None
+            wait_for(lambda: executor.wait(0.05) == [] and not executor.needs_person()[0]["checking"], timeout=30)
+            assert "blocked until" in executor.needs_person()[0]["problems"][0]  # checked on the station: refused
+            fixed.touch()
+            assert executor.reset_done(0, "test-person") is None
+            wait_for(lambda: executor.wait(0.05) == [] and executor.idle() == [0], timeout=30)
+            assert executor.needs_person() == {}
+            assert trial(9).outcome in ("success", "failure")
+            [entry] = executor.interventions()
+            assert entry["outcome"] == "returned" and [c["ok"] for c in entry["checks"]] == [False, True]
+        finally:
+            executor.close()
