@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 
 from enpire.agent.api import Agent, AgentReply
 from enpire.agent.calls import AgentCalls, Pipeline, strict_lag
+from enpire.agent.idle_fill import IdleFill
 from enpire.agent.intake import normalise, rejection
 from enpire.agent.order import CallOrder
 from enpire.agent.proposal import proposal_schema
@@ -96,6 +97,7 @@ class Session(AgentCalls):
         sizes = tuple(max(1, int(getattr(m.agent, "batch", 1))) for m in self.team.members)  # strict call layout
         self.order = CallOrder(spec.determinism, lag=strict_lag(spec.fleet, sizes), sizes=sizes)
         self.pipeline = Pipeline()  # the fleet's trial rate: how far ahead agents are asked
+        self.idle_fill = IdleFill(spec)  # idle_stations=confirm: stations confirm the leader while agents think
         self.stopped_by: str | None = None
         self.breach: IntegrityError | None = None
         self.done_at: dict[str, float] | None = None
@@ -259,7 +261,7 @@ class Session(AgentCalls):
                     break
                 continue
             self.scheduler.remove(ev)
-            member = next(m for m in self.team.members if m.name == ev.agent)
+            member = next((m for m in self.team.members if m.name == ev.agent), self.idle_fill.member)
             member.outstanding -= 1
             unrun = final and ev.closed_as is None and ev.dispatched < ev.trials_wanted
             if unrun or (strict and self.tree.done_key is not None):  # strict: nothing after /done is judged
@@ -321,6 +323,8 @@ class Session(AgentCalls):
                 self.trainer.pump(self.scheduler.queue,
                                   iteration_run_opener(self.tracking.trainer_target() if self.tracking else None))
                 self.scheduler.dispatch()
+                if self.idle_fill.enabled and self.idle_fill.tick(self):
+                    self.scheduler.dispatch()
                 self.stopped_by = self._should_stop()
             if self.stopped_by is not None and not self.scheduler.in_flight() and not self.team.in_flight():
                 break

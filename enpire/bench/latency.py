@@ -6,6 +6,8 @@ settings, at 2 s and 5 s a call. Each call screens `agent.batch` candidates (BAT
 iteration, enpire.agent.calls); `budget.iterations` is raised to ITERATIONS so that a batch's extra
 iterations do not end the session before /done. Reports MRU (loop and whole session), iterations, trials,
 wall seconds, robot-seconds to /done and whether /done was reached. Goal: MRU >= 0.9 with a 5 s agent.
+`fast_confirm` is fast with `idle_stations=confirm` (idle stations confirm the leading candidate while the
+agents think, enpire.agent.idle_fill).
 Quick mode: one batch size; full mode adds batch 1 (one proposal a call) for comparison.
 """
 
@@ -63,7 +65,8 @@ def session_with_latency(latency_s: float, determinism: str, store: Path, extra:
     return parse(buf.getvalue())
 
 
-@bench("latency", "MRU at fleet 4 when each agent call takes 2 s / 5 s (goal >= 0.9 at 5 s), strict and fast")
+@bench("latency", "MRU at fleet 4 when each agent call takes 2 s / 5 s (goal >= 0.9 at 5 s): strict, fast, "
+                  "fast with idle_stations=confirm")
 def latency(quick: bool) -> dict[str, float]:
     out: dict[str, float] = {"batch": float(BATCH)}
     batches = (BATCH,) if quick else (BATCH, 1)
@@ -75,8 +78,9 @@ def latency(quick: bool) -> dict[str, float]:
         for batch in batches:
             extra = (f"agent.batch={batch}", f"budget.iterations={ITERATIONS}")
             for latency_s in LATENCIES_S:
-                for mode in ("strict", "fast"):
-                    s = session_with_latency(latency_s, mode, store, extra)
+                for mode in ("strict", "fast", "fast_confirm"):  # fast_confirm: idle_stations=confirm
+                    more = ("idle_stations=confirm",) if mode == "fast_confirm" else ()
+                    s = session_with_latency(latency_s, mode.removesuffix("_confirm"), store, extra + more)
                     tag = f"{mode}_{latency_s:g}s" + ("" if batch == BATCH else f"_batch{batch}")
                     out[f"mru_{tag}"] = number(s, "mru")
                     out[f"mru_session_{tag}"] = number(s, "mru_session")
