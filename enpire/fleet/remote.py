@@ -114,6 +114,9 @@ class RemoteExecutor(SlotStations):
         if wrong:
             raise Mismatch(f"station {info['station_id']} serves " + ", ".join(
                 f"{k}={theirs_!r} (session: {ours!r})" for k, (theirs_, ours) in wrong.items()))
+        if info.get("dry_run"):
+            log.warning("station %s runs station.dry_run=true: its trials move nothing and are never evidence "
+                        "(every one ends estopped)", info["station_id"])
         if self._settings.heartbeat_s * 2 > float(info["watchdog_s"]):
             raise Mismatch(f"executor.heartbeat_s={self._settings.heartbeat_s} is too slow for the station's "
                            f"watchdog of {info['watchdog_s']} s (expected at most half of it)")

@@ -147,7 +147,8 @@ class StationService:
                 "robot": s.robot.name, "policy": s.policy.name, "action_mode": s.policy.action_mode,
                 "control_dt": s.control_dt, "fingerprints": self.fingerprints(), "state": self.state,
                 "watchdog_s": self.watchdog_s, "max_lease_s": self.max_lease_s,
-                "realtime_factor": self.realtime_factor}
+                "realtime_factor": self.realtime_factor, "adapter": str(s.robot.adapter),
+                "physical": bool(getattr(self.station, "_physical", False)), "dry_run": bool(s.station.dry_run)}
 
     def health(self) -> dict[str, Any]:
         now = time.monotonic()

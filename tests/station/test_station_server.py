@@ -56,6 +56,7 @@ def test_a_trial_runs_on_the_station_and_is_never_run_twice(station: StationServ
     spec = load_spec(["task=drawer"])
     assert info["fingerprints"] == {"done_sha256": spec.fingerprints.done_sha256,
                                     "safety_sha256": spec.fingerprints.safety_sha256}
+    assert (info["adapter"], info["physical"], info["dry_run"]) == ("mujoco", False, False)
     assert client.activate("runner-a", "s", 30)["type"] == "lease"
     try:
         first = _run(client, "runner-a", _request("t-once", seed=5))
