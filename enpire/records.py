@@ -78,6 +78,9 @@ class TrialRecord:
     trajectory: str | None = None
     error: str | None = None
     replay: str | None = None  # local file of enpire.world.replay; not part of the logged record
+    # per attempt, the verifier's failure attribution (enpire.world.verifier.Verifier.attribution): each
+    # condition's value, threshold, signed margin and longest hold, and the phase the attempt reached
+    attribution: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def success(self) -> bool:
@@ -149,3 +152,5 @@ class IterationSummary:
     failures: tuple[dict[str, Any], ...] = ()  # a few failed trials: outcome, reason, final_state, safety_events
     candidate_trials: int = 0  # all trials so far of this candidate (re-evaluations pooled)
     candidate_success_rate: float = 0.0
+    # the failed trials grouped by why (enpire.attribution.failure_histogram): label, count, typical value
+    failure_histogram: tuple[dict[str, Any], ...] = ()

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from enpire.agent.api import AgentReply, ResearchState
+from enpire.agent.attribution_progress import histogram_progress
 from enpire.agent.proposal import max_trials
 from enpire.agent.ranking import Ranking
 from enpire.agent.search_screen import next_chunk, plausible, prob_at_least
@@ -257,7 +258,11 @@ class ProtocolAgent:
             self._learn(key, s)
 
     def _progress(self, result: IterationSummary) -> float:
-        """Mean fraction of each done threshold that the failed trials reached (from their final task state)."""
+        """Mean fraction of each done threshold that the failed trials reached (from their final task state);
+        with `attribution` on (agent option) and a failure histogram, how far through the task's phases and
+        toward the failing condition every failed trial got (enpire.agent.attribution_progress)."""
+        if self.config.get("attribution", False) and result.failure_histogram:
+            return histogram_progress(result.failure_histogram, self.spec.done)
         scores = []
         for failure in result.failures:
             state = failure.get("final_state") or {}

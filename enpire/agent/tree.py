@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from enpire.agent.api import Budgets, ResearchState
+from enpire.attribution import failure_histogram
 from enpire.judge.decision import decide, reference
 from enpire.judge.pools import NO_EVIDENCE, Pools
 from enpire.records import Evaluation, IterationSummary, TrialRecord
@@ -30,6 +31,7 @@ class IdeaTree:
         self.judge = Pools(spec.done.window, spec.done.min_success_rate)
         self.raised_best: set[int] = set()
         self.best_rate = 0.0
+        self._units = {n: q.unit for n, q in spec.task.state_space.items()}  # for failure histogram labels
 
     # ---- trials ------------------------------------------------------------------------------
     @property
@@ -67,7 +69,9 @@ class IdeaTree:
         failures = tuple(
             {"outcome": r.outcome, "reason": r.reason, "final_state": dict(r.final_state),
              "safety_events": [e.__dict__ for e in r.safety_events],
-             **({"error": r.error[-2000:]} if r.error else {})}
+             **({"error": r.error[-2000:]} if r.error else {}),
+             **({"failing": r.attribution[0].get("failing"), "phase": r.attribution[0].get("phase")}
+                if r.attribution else {})}
             for r in recs if not r.pass_at_1)[:MAX_FAILURES_SHOWN]
         rate = sum(r.pass_at_1 for r in valid) / len(valid) if valid else 0.0
         summary = IterationSummary(
@@ -77,6 +81,7 @@ class IdeaTree:
             trials=len(recs), safety_stops=sum(r.outcome == "unsafe" for r in recs),
             robot_seconds=sum(r.robot_seconds for r in recs), tokens=ev.tokens, borrowed_from=ev.borrowed_from,
             reason=reason, failures=failures, candidate_trials=n, candidate_success_rate=s / n if n else 0.0,
+            failure_histogram=failure_histogram(recs, self.spec.done, self._units),
         )
         if decision == "keep" and summary.candidate_success_rate > self.best_rate:
             self.best_rate = summary.candidate_success_rate

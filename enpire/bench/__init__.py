@@ -25,6 +25,7 @@ MODULES = (
     "enpire.bench.keep_rule",  # keep_rule
     "enpire.bench.remote",  # remote
     "enpire.bench.recording",  # recording (trials as data)
+    "enpire.bench.attribution",  # attribution (failure attribution in the search agent)
 )
 
 

@@ -39,6 +39,7 @@ class Iteration:
     reason: str = ""
     start_ms: int = 0
     end_ms: int | None = None
+    failures: str = ""  # the failure histogram, one line (tag enpire.failures; enpire.attribution)
 
     def metric(self, name: str, default: float = 0.0) -> float:
         return self.metrics.get(name, default)
@@ -151,6 +152,7 @@ def _iteration(run: Run) -> Iteration:
         metrics=dict(run.data.metrics),
         candidate_id=t.get("enpire.candidate_id", ""),
         reason=t.get("enpire.reason", ""),
+        failures=t.get("enpire.failures", ""),
         start_ms=run.info.start_time,
         end_ms=run.info.end_time,
     )

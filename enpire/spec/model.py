@@ -111,6 +111,16 @@ class Condition:
 
 
 @dataclass(frozen=True)
+class Phase:
+    """A stage of an attempt (done.phases), entered once its condition first holds. Failure attribution only:
+    phases never change a verdict. The first phase of a list may have no condition (entered at the start)."""
+
+    name: str
+    condition: Condition | None = None
+    missed: str = ""  # how a person says it when an attempt never got here ("handle never grasped")
+
+
+@dataclass(frozen=True)
 class DoneSpec:
     name: str
     conditions: tuple[Condition, ...]
@@ -121,6 +131,7 @@ class DoneSpec:
     min_success_rate: float
     window: int
     verifier: str = "predicate"  # a verifier kind (enpire.plugins: verifiers)
+    phases: tuple[Phase, ...] = ()  # stages an attempt goes through, for failure attribution (never the verdict)
 
 
 @dataclass(frozen=True)
@@ -345,6 +356,9 @@ def build(doc: dict[str, Any], fingerprints: Fingerprints, overrides: tuple[str,
         time_limit_s=float(d["episode"]["time_limit_s"]), attempts=int(d["episode"]["attempts"]),
         min_success_rate=float(d["goal"]["min_success_rate"]), window=int(d["goal"]["window"]),
         verifier=str(d.get("verifier", "predicate")),
+        phases=tuple(Phase(str(ph["name"]), Condition(ph["quantity"], ph["op"], float(ph["value"]))
+                           if "quantity" in ph else None, str(ph.get("missed") or ""))
+                     for ph in d.get("phases") or ()),
     )
     policy = PolicySpec(
         kind=p["kind"], name=p["name"], action_mode=p["action_mode"],

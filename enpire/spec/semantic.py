@@ -137,6 +137,10 @@ def _done_reachable(doc: dict[str, Any]) -> list[Problem]:
         if (cond["op"] == ">=" and not lo < v <= hi) or (cond["op"] == "<=" and not lo <= v < hi):
             out.append(Problem(f"{key}.value", v, f"a threshold reachable and not trivially met within "
                                f"{cond['quantity']}'s range [{lo}, {hi}] {q['unit']}"))
+    for i, phase in enumerate(doc["done"].get("phases") or ()):
+        if "quantity" in phase and phase["quantity"] not in space:
+            out.append(Problem(f"done.phases[{i}].quantity", phase["quantity"],
+                               f"a state quantity of task '{doc['task']['name']}' ({', '.join(sorted(space))})"))
     hold, limit = doc["done"]["predicate"]["hold_s"], doc["done"]["episode"]["time_limit_s"]
     if hold >= limit:
         out.append(Problem("done.predicate.hold_s", hold, f"< done.episode.time_limit_s = {limit}"))

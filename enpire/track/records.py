@@ -12,6 +12,7 @@ import json
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from enpire.attribution import histogram_line
 from enpire.judge.pools import NO_EVIDENCE  # outcomes that say nothing about the candidate
 from enpire.records import IterationSummary, TrialRecord
 from enpire.track.confidence import counts, lower_bound
@@ -118,6 +119,8 @@ def iteration_tags(it: IterationSummary, raised_best: bool, sweep: str | None) -
         "enpire.raised_best": str(raised_best).lower(),
         "mlflow.note.content": iteration_description(it),
     }
+    if it.failure_histogram:  # why its trials failed, grouped (enpire.attribution)
+        tags["enpire.failures"] = histogram_line(it.failure_histogram)[:MAX_TAG_CHARS]
     if sweep:
         tags["enpire.sweep"] = sweep
     return tags
@@ -131,7 +134,8 @@ def iteration_description(it: IterationSummary) -> str:
         pooled = (f"\n\nCandidate `{it.candidate_id}` pooled: {counts(it.candidate_success_rate, it.candidate_trials)}"
                   f"/{it.candidate_trials} successes (95% lower bound "
                   f"{lower_bound(counts(it.candidate_success_rate, it.candidate_trials), it.candidate_trials):.2f}).")
-    text = f"{it.hypothesis.strip() or '(no hypothesis)'}\n\n{verdict}{pooled}"
+    failures = f"\n\nFailures: {histogram_line(it.failure_histogram)}." if it.failure_histogram else ""
+    text = f"{it.hypothesis.strip() or '(no hypothesis)'}\n\n{verdict}{pooled}{failures}"
     return text if len(text) <= MAX_TAG_CHARS else text[:MAX_TAG_CHARS - 1] + "…"
 
 
@@ -176,7 +180,7 @@ def trial_row(record: TrialRecord, candidate_id: str, video_artifact: str | None
 
 TABLE_FILE = "trials_table.json"
 TABLE_COLUMNS = ("trial_id", "station", "seed", "outcome", "success", "pass_at_k", "attempts", "success_attempt",
-                 "robot_seconds", "wall_s", "steps", "clamps", "safety_events", "reason")
+                 "robot_seconds", "wall_s", "steps", "clamps", "safety_events", "failing", "phase", "reason")
 
 
 def trial_table(trials: Sequence[TrialRecord], candidate_id: str) -> dict[str, Any]:
@@ -188,7 +192,9 @@ def trial_table(trials: Sequence[TrialRecord], candidate_id: str) -> dict[str, A
     for r in trials:
         data.append([r.trial_id, r.station, r.seed, r.outcome, bool(r.pass_at_1), bool(r.pass_at_k), r.attempts,
                      r.success_attempt, round(r.robot_seconds, 3), round(r.wall_s, 3), r.steps, r.clamps,
-                     "; ".join(e.kind for e in r.safety_events), r.reason, candidate_id,
+                     "; ".join(e.kind for e in r.safety_events),
+                     r.attribution[0].get("failing") if r.attribution else None,
+                     r.attribution[0].get("phase") if r.attribution else None, r.reason, candidate_id,
                      *(None if r.final_state.get(q) is None else round(float(r.final_state[q]), 5)
                        for q in quantities)])
     return {"columns": columns, "data": data}
@@ -202,7 +208,7 @@ def logged_tables_tag(path: str = TABLE_FILE) -> str:
 ITERATIONS_TABLE = "iterations_table.json"
 ITERATION_COLUMNS = ("iteration", "agent", "parent", "decision", "success_rate", "pass_at_1", "pass_at_k", "trials",
                      "candidate_id", "candidate_successes", "candidate_trials", "candidate_success_lcb",
-                     "robot_seconds", "tokens", "borrowed_from", "hypothesis", "reason")
+                     "robot_seconds", "tokens", "borrowed_from", "hypothesis", "reason", "failures")
 
 
 def iteration_table(docs: Sequence[dict[str, Any]]) -> dict[str, Any]:
@@ -216,7 +222,8 @@ def iteration_table(docs: Sequence[dict[str, Any]]) -> dict[str, Any]:
                      round(float(d.get("success_rate") or 0.0), 4), round(float(d.get("pass_at_1") or 0.0), 4),
                      round(float(d.get("pass_at_k") or 0.0), 4), d.get("trials"), d.get("candidate_id"), s, n,
                      round(lower_bound(s, n), 4), round(float(d.get("robot_seconds") or 0.0), 3), d.get("tokens"),
-                     d.get("borrowed_from"), d.get("hypothesis"), d.get("reason")])
+                     d.get("borrowed_from"), d.get("hypothesis"), d.get("reason"),
+                     histogram_line(d.get("failure_histogram") or ())])
     return {"columns": list(ITERATION_COLUMNS), "data": data}
 
 
@@ -224,5 +231,6 @@ def iteration_document(it: IterationSummary, raised_best: bool) -> dict[str, Any
     """The iteration as a JSON artifact: enough to rebuild the idea tree from MLflow alone (resume)."""
     doc = {k: getattr(it, k) for k in it.__dataclass_fields__}
     doc["failures"] = list(it.failures)
+    doc["failure_histogram"] = list(it.failure_histogram)
     doc["raised_best"] = raised_best
     return doc

@@ -50,6 +50,7 @@ def summary_from_doc(doc: dict[str, Any]) -> IterationSummary:
     fields = IterationSummary.__dataclass_fields__
     d = {k: v for k, v in doc.items() if k in fields}
     d["failures"] = tuple(d.get("failures") or ())
+    d["failure_histogram"] = tuple(d.get("failure_histogram") or ())
     return IterationSummary(**d)
 
 

@@ -183,6 +183,7 @@ def run_attempts(st: Drivable, policy: Policy, rec: TrialRecord, video: VideoRec
         st.withheld = 0  # type: ignore[attr-defined]  # commands this trial withholds (SimStation._dry_step)
     # the adapter's own stop, after the envelope's (estop): never in a dry run, a failing stop only logged
     robot_stop = getattr(st, "_adapter_stop", None)
+    attribute = getattr(ver, "attribution", None)  # per-attempt failure attribution (a plugin verifier may lack it)
     started_at = checked = clock()
     for attempt in range(1, spec.done.attempts + 1):
         rec.attempts = attempt
@@ -233,6 +234,8 @@ def run_attempts(st: Drivable, policy: Policy, rec: TrialRecord, video: VideoRec
             return
         finally:
             rec.clamps, rec.robot_seconds, rec.shaping_return, rec.steps = clamps, robot_s, shaping_return, step
+            if attribute is not None:  # once per attempt, however it ended
+                rec.attribution.append(attribute(attempt, event is not None and event.kind != "estop"))
         if event is not None and event.kind == "estop":
             rec.safety_events.append(event)
             rec.outcome, rec.reason = "estopped", (  # the operator's, or the robot's own (RobotStopped 'estop')
