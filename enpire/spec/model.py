@@ -197,6 +197,7 @@ class TrackingSpec:
     experiment: str | None
     artifact_root: str
     flush_every_s: float
+    open: str = "first"  # first | background (enpire.track.deferred)
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,10 @@
 """A new session's MLflow run, opened on a background thread while the first trials run.
 
 Opening MLflow costs a fresh interpreter 2-3 s (importing mlflow, SQLAlchemy and alembic, then checking
-the store's schema), longer than booting the first station. A new session (not `resume=`, whose state
-comes from MLflow before the loop may start) therefore starts its trials at once:
+the store's schema), longer than booting the first station. With `tracking.open: background`,
+a new session (not `resume=`, whose state comes from MLflow before the loop may start) starts its trials at
+once (the default, `first`, opens the run before the first trial: the operator can name the session to
+enpire.ctl and resume a killed one from its first trial):
 
 - the journal (enpire.track.journal) opens at once, in the run directory: every proposal, trial, closed
   iteration and charge is durable as it happens, exactly as when MLflow is open;
@@ -39,9 +41,13 @@ log = logging.getLogger(__name__)
 
 
 def defer_tracking(spec: ExperimentSpec) -> bool:
-    """May this session's trials start before its MLflow run exists?"""
+    """May this session's trials start before its MLflow run exists? Only when asked (`tracking.open:
+    background`): until the run exists, enpire.ctl cannot name the session and a session killed then has no run
+    to resume (its journal is all there is), so the default opens the run first."""
     supervision = dict(spec.resolved.get("supervision") or {})
-    return spec.resume is None and str(supervision.get("approve", "none")) != "code"
+    tracking = dict(spec.resolved.get("tracking") or {})
+    return str(tracking.get("open", "first")) == "background" and spec.resume is None \
+        and str(supervision.get("approve", "none")) != "code"
 
 
 class DeferredTracking:

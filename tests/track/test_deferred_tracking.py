@@ -10,6 +10,7 @@ from typing import Any
 from enpire.track.deferred import DeferredTracking
 from enpire.track.journal import Journal
 from enpire.track.observers import Tracking
+from tests.fleet.support import migrated_store
 
 
 class Recorder:
@@ -37,6 +38,9 @@ class OpenedTracking(Tracking):
 
     def observers(self) -> list[Any]:
         return [self.recorder]
+
+
+__all__ = ["migrated_store"]
 
 
 def test_events_before_the_run_exists_reach_it_in_order_after_the_open(tmp_path: Path) -> None:
@@ -70,3 +74,31 @@ def test_an_open_that_fails_is_the_sessions_fatal_error_and_its_end_is_not_recor
     assert tracking.fatal is not None and "database is locked" in tracking.fatal
     end = SimpleNamespace(summary={"session_id": ""})
     assert tracking.observers()[1].on_finish(end) is False  # type: ignore[arg-type]
+
+
+def test_tracking_open_first_is_the_default_and_background_sessions_record_the_same(tmp_path: Path,
+                                                                                  migrated_store: Path) -> None:
+    """The default opens the session run before the first trial (enpire.ctl and resume reach the session from
+    its first trial); `tracking.open=background` starts trials while MLflow opens and records the same session."""
+    import shutil
+
+    from mlflow.tracking import MlflowClient
+
+    from enpire.track.deferred import defer_tracking
+    from tests.fleet.support import run, spec_of
+
+    assert not defer_tracking(spec_of())
+    assert defer_tracking(spec_of("tracking.open=background"))
+    trials = {}
+    for mode in ("first", "background"):
+        folder = tmp_path / mode
+        folder.mkdir()
+        shutil.copy(migrated_store, folder / "mlflow.db")
+        spec = spec_of(f"tracking.uri=sqlite:///{folder}/mlflow.db", f"tracking.artifact_root={folder}/art",
+                       "budget=smoke", "budget.iterations=2", f"tracking.open={mode}")
+        code, summary, _ = run(spec, folder / "run")
+        assert code == 0, summary
+        run_data = MlflowClient(tracking_uri=spec.tracking.uri).get_run(summary["session_id"]).data
+        trials[mode] = (summary["trials"], run_data.metrics["trials"])
+        shutil.rmtree(folder / "art", ignore_errors=True)
+    assert trials["first"] == trials["background"]
