@@ -61,4 +61,8 @@ def normalise(proposal: dict[str, Any], spec: ExperimentSpec,
         from enpire.policy.recipe import resolve_recipe
 
         candidate = {"kind": "bc", "recipe": resolve_recipe(spec, candidate.get("recipe"))}
+    elif candidate["kind"] == "rl":  # completed and bound-checked (enpire.policy.rl_recipe), so equal recipes pool
+        from enpire.policy.rl_recipe import resolve_rl_recipe
+
+        candidate = {"kind": "rl", "recipe": resolve_rl_recipe(spec, candidate.get("recipe"))}
     return candidate, candidate_key(candidate)

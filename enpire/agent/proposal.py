@@ -15,7 +15,7 @@ from enpire.spec.errors import Problem
 from enpire.spec.model import PolicySpec
 from enpire.spec.schemas import load_schema, problems_with, validator_for_schema
 
-KIND_FOR_POLICY = {"scripted": "params", "code": "code", "bc": "bc"}
+KIND_FOR_POLICY = {"scripted": "params", "code": "code", "bc": "bc", "rl": "rl"}
 
 
 def proposal_schema(policy: PolicySpec) -> dict[str, Any]:
@@ -36,6 +36,10 @@ def proposal_schema(policy: PolicySpec) -> dict[str, Any]:
                     for p in policy.params
                 },
             }
+        if allowed == "rl":  # the policy's bounds: an out-of-bounds recipe is rejected with its key path
+            from enpire.policy.rl_recipe import narrow_schema
+
+            narrow_schema(branch, dict(policy.train))
     schema["properties"]["candidate"] = keep[0] if len(keep) == 1 else {"oneOf": keep}
     return schema
 

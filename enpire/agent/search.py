@@ -16,7 +16,8 @@ Strategy (config `conf/agent/search.yaml`), in the policy's parameter space scal
 - Borrowing: with chance `borrow_prob` a fresh proposal recentres the branch on another
   branch's best recipe when it beats this branch's incumbent beyond noise; recorded in
   `borrowed_from`.
-- policy=bc / policy=code: see enpire.agent.bc_recipes (recipe search; re-evaluating a given file).
+- policy=bc / policy=code: see enpire.agent.bc_recipes (recipe search; re-evaluating a given file);
+  policy=rl: enpire.agent.rl_recipes (online-RL recipe search, warm-starting from kept checkpoints).
 - Deterministic for a seed: all randomness comes from one numpy Generator seeded by
   (seed, agent index), so the same results in the same order give the same proposals.
 """
@@ -31,6 +32,7 @@ from enpire.agent.api import AgentReply, ResearchState
 from enpire.agent.bc_recipes import strategy_for
 from enpire.agent.protocol import ProtocolAgent, Stats
 from enpire.agent.ranking import Ranking
+from enpire.agent.rl_recipes import RlRecipeSearch
 from enpire.agent.space import beats, candidate_key, canonical_params, describe_change, from_unit, to_unit
 from enpire.spec.model import AgentSpec, ExperimentSpec
 
@@ -61,6 +63,8 @@ class SearchAgent(ProtocolAgent):
         self.max_outstanding = max(1, self.population // 2, 2 * self.batch)
         self.fresh_count = 0
         self.strategy = strategy_for(spec, config)  # policy=bc: recipe search; policy=code: the given file
+        if spec.policy.kind == "rl":  # policy=rl: online-RL recipe search (enpire.agent.rl_recipes)
+            self.strategy = RlRecipeSearch(spec, config)
         self._shaped = Ranking()  # by shaped score (the CEM centre), kept like the incumbent
 
     def propose(self, state: ResearchState) -> AgentReply:

@@ -26,6 +26,7 @@ MODULES = (
     "enpire.bench.remote",  # remote
     "enpire.bench.recording",  # recording (trials as data)
     "enpire.bench.attribution",  # attribution (failure attribution in the search agent)
+    "enpire.bench.learning",  # learning (scripted vs bc vs rl on one task)
 )
 
 

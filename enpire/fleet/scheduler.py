@@ -83,7 +83,7 @@ class Scheduler:
             request = TrialRequest(
                 trial_id=f"i{ev.index:04d}-t{k:03d}", iteration=ev.index, seed=trial_seed(self.spec.seed, ev.index, k),
                 candidate=to_candidate(ev), record_replay=self.spec.video.enabled, out_dir=str(self.out_dir),
-                record_trajectory=self.recording,
+                record_trajectory=self.recording or ev.candidate.get("kind") == "rl",  # rl: the learner's data
             )
             self.ledger.start_trial()
             self.executor.submit(station, request)

@@ -25,6 +25,20 @@ How a bc iteration flows:
    training, no charge.
 
 `trainer_utilization` = busy seconds of the slot / session wall seconds (enpire.track.finish).
+
+How an rl iteration flows (enpire.policy.rl_trainer; the slot's rl half is enpire.fleet.rl_jobs.RLJobs):
+
+1. the first pump after the evaluation is queued publishes its snapshot 0 (synchronously, before the
+   scheduler's next dispatch) and gives the candidate its snapshot directory as `checkpoint`, so its trials can
+   start at once: stations are the actors, each trial runs the newest snapshot published when it started;
+2. its learner starts on the slot's thread when the slot is free (one job at a time, bc or rl); until then the
+   trials' records wait in the candidate's TransitionStream;
+3. `note` hands every finished trial of the candidate (its record names the trajectory the station recorded)
+   to that stream; the learner trains on them and publishes snapshots;
+4. once the evaluation has all its trials back (or is closed) the job is told to stop: it ingests what is left,
+   publishes, saves `rl.zip`, logs it, and is charged its busy seconds (demos and gradient steps, not waiting);
+5. the checkpoint is kept by iteration index: a later recipe with `warm_start: <index>`, or a re-evaluation of
+   the same recipe, starts its learner from it.
 """
 
 from __future__ import annotations
@@ -38,6 +52,7 @@ from pathlib import Path
 from typing import Any
 
 from enpire.fleet.budget import BudgetLedger
+from enpire.fleet.rl_jobs import RLJobs
 from enpire.records import Evaluation, TrialRecord
 from enpire.spec.model import ExperimentSpec
 
@@ -73,6 +88,7 @@ class TrainerSlot:
         self._job: tuple[Evaluation, float, threading.Thread] | None = None
         self._result: tuple[Any, str | None] | None = None
         self._lock = threading.Lock()
+        self.rl = RLJobs(self)
 
     # ---- what the loop asks ------------------------------------------------------------------
     def busy(self) -> bool:
@@ -94,6 +110,7 @@ class TrainerSlot:
         """Count a finished trial (pipelining figure); remember verified successes of scripted candidates:
         bc recipes may replay them as data."""
         self._records += 1
+        self.rl.note(ev, record)
         if ev.candidate.get("kind") == "params" and record.pass_at_1 and len(self.successes) < MAX_SUCCESSES:
             self.successes.append((dict(ev.candidate.get("params", {})), int(record.seed)))
 
@@ -105,6 +122,7 @@ class TrainerSlot:
             self.overlap_s += now - self._last_pump  # stations ran trials while the trainer trained
         self._last_pump, self._records_seen = now, self._records
         self._finish_job()
+        self.rl.pump(queue, open_run)
         waiting = [ev for ev in queue if not ev.ready and ev.closed_as is None]
         for ev in waiting:
             if ev.key in self.trained:
@@ -126,6 +144,7 @@ class TrainerSlot:
 
     def wait(self, timeout: float | None = None) -> None:
         """Block until the running job (if any) ends; the loop calls this before closing a session."""
+        self.rl.stop_all()
         if self._job is not None:
             self._job[2].join(timeout)
         self._finish_job()
@@ -164,15 +183,18 @@ class TrainerSlot:
         thread.join()
         self._job = None
         wall = time.monotonic() - t0
-        self.busy_s += wall
         trained, error = result
         seconds = float(trained[1]) if trained is not None else wall
+        self.busy_s += seconds if ev.candidate.get("kind") == "rl" else wall  # rl: busy, not waiting for data
         self.last_job_s = seconds
         self.ledger.charge("trainer_seconds", seconds)
         if error is not None:
             self._close(ev, "crash", "training failed: " + error[-3000:])
             return
         checkpoint = str(trained[0])
+        if ev.candidate.get("kind") == "rl":  # stations keep the snapshot directory; the checkpoint is kept by index
+            self.rl.finished(ev, checkpoint)
+            return
         self.trained[ev.key] = checkpoint
         log.info("trainer: iteration %d trained in %.1f s -> %s", ev.index, seconds, checkpoint)
         self._give_checkpoint(ev, checkpoint)

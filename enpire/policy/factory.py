@@ -13,6 +13,7 @@ BUILDERS = {
     "params": "enpire.policy.scripted:build_scripted_policy",
     "bc": "enpire.policy.bc:build_bc_policy",
     "code": "enpire.policy.code:build_code_policy",
+    "rl": "enpire.policy.rl:build_rl_policy",
 }
 
 

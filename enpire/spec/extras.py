@@ -18,6 +18,7 @@ EXTRAS: dict[tuple[str, str], tuple[tuple[str, ...], str]] = {
     ("agent.kind", "claude"): (("anthropic",), "claude"),
     ("agent.kind", "tpe"): (("optuna",), "tpe"),
     ("policy.kind", "bc"): (("torch", "lightning"), "learn"),
+    ("policy.kind", "rl"): (("torch", "stable_baselines3"), "learn"),
 }
 
 
