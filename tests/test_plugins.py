@@ -90,6 +90,7 @@ def test_a_plugin_that_does_not_import_is_named(monkeypatch: pytest.MonkeyPatch)
     plugins.reset_cache()
 
 
+@pytest.mark.slow  # a session on station worker processes (~7 s)
 def test_a_plugin_session_reaches_done_with_station_processes(tmp_path: Path) -> None:
     """executor=local: every station worker loads the plugin itself (from the inherited environment)."""
     env = {**os.environ, plugins.ENV_VAR: "enpire_valve:PLUGIN",

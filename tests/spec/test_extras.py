@@ -10,6 +10,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.spec.conftest import problem_paths
 
 BLOCKER = Path(__file__).resolve().parent / "without_extras"
@@ -21,6 +23,7 @@ def _enpire(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
                           timeout=600)
 
 
+@pytest.mark.slow  # a whole session in a core-only interpreter (~9 s)
 def test_a_session_runs_without_any_extra(tmp_path: Path) -> None:
     out = _enpire(["task=reach", "fleet=2", "budget=smoke", "video.enabled=false",
                    f"tracking.uri=sqlite:///{tmp_path}/mlflow.db", f"supervision.control_root={tmp_path}/control"],
