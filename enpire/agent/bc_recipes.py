@@ -52,6 +52,13 @@ def apply_move(recipe: dict[str, Any], key: str, how: Any) -> dict[str, Any]:
     return out
 
 
+def lcb_incumbent(tried: dict[str, tuple[Any, ...]], z: float) -> tuple[str, tuple[Any, ...]] | None:
+    """The recipe with the best smoothed success rate less `z` standard errors (then the most trials), among
+    `tried`: candidate key -> (pooled successes, pooled trials, ...); bc and rl recipe searches share it."""
+    return max(tried.items(), key=lambda kv: (smoothed_rate(kv[1][0], kv[1][1])
+                                              - z * standard_error(kv[1][0], kv[1][1]), kv[1][1]), default=None)
+
+
 class BcRecipeSearch:
     """Proposes bc recipes for one search agent (see module docstring)."""
 
@@ -76,9 +83,7 @@ class BcRecipeSearch:
     def propose(self, state: ResearchState) -> AgentReply:
         results = self._results(state)
         tried = {k: v for k, v in results.items() if v[1] > 0}
-        inc = max(tried.items(), key=lambda kv: (smoothed_rate(kv[1][0], kv[1][1])
-                                                 - self.z * standard_error(kv[1][0], kv[1][1]), kv[1][1]),
-                  default=None)
+        inc = lcb_incumbent(tried, self.z)
         left = state.budgets.remaining().get("trainer_seconds", math.inf)
         trained = sum(v[1] > 0 for v in results.values())  # each distinct recipe was trained once
         per_job = state.budgets.used.get("trainer_seconds", 0.0) / trained if trained else 0.0

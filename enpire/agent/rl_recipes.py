@@ -20,7 +20,8 @@ import math
 from typing import Any
 
 from enpire.agent.api import AgentReply, ResearchState
-from enpire.agent.space import candidate_key, smoothed_rate, standard_error
+from enpire.agent.bc_recipes import lcb_incumbent
+from enpire.agent.space import candidate_key
 from enpire.spec.model import AgentSpec, ExperimentSpec
 
 # (recipe key, how) applied to the incumbent's recipe, in order, cycling; "reward.<term>" scales a reward weight
@@ -84,9 +85,7 @@ class RlRecipeSearch:
     def propose(self, state: ResearchState) -> AgentReply:
         results = self._results(state)
         tried = {k: v for k, v in results.items() if v[1] > 0}
-        inc = max(tried.items(), key=lambda kv: (smoothed_rate(kv[1][0], kv[1][1])
-                                                 - self.z * standard_error(kv[1][0], kv[1][1]), kv[1][1]),
-                  default=None)
+        inc = lcb_incumbent(tried, self.z)
         left = state.budgets.remaining().get("trainer_seconds", math.inf)
         trained = len(tried)
         per_job = state.budgets.used.get("trainer_seconds", 0.0) / trained if trained else 0.0
