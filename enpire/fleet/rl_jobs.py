@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 import traceback
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -120,21 +119,8 @@ class RLJobs:
         job.budget_s = ledger.cap("trainer_seconds") - ledger.used["trainer_seconds"]  # what is left now
         job.out_of_budget = lambda busy_s: ledger.blocking_training(max(busy_s, 1e-6)) is not None  # wall too
 
-        def work() -> None:
-            try:
-                tracking = open_run(ev.index) if open_run is not None else None
-                out: tuple[Any, str | None] = (job.run(stop, tracking), None)
-            except Exception:
-                log.exception("rl learner of iteration %d failed", ev.index)
-                out = (None, traceback.format_exc())
-            with slot._lock:
-                slot._result = out
-
-        thread = threading.Thread(target=work, name=f"enpire-learner-i{ev.index}", daemon=True)
-        slot._job = (ev, time.monotonic(), thread)
-        slot.jobs += 1
-        log.info("trainer: rl learner of iteration %d starts", ev.index)
-        thread.start()
+        slot.start_job(ev, "learner", "rl learner", open_run, lambda tracking: job.run(stop, tracking),
+                       f"rl learner of iteration {ev.index} starts")
 
     def finished(self, ev: Evaluation, checkpoint: str) -> None:
         job = self.jobs.get(ev.index)

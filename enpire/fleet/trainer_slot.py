@@ -157,21 +157,29 @@ class TrainerSlot:
         seed = int(self.spec.seed) + ev.index
         train = self._train or _default_train()
 
+        self.start_job(ev, "trainer", "training", open_run,
+                       lambda tracking: train(self.spec, recipe, data_dir, tracking, successes, seed),
+                       f"iteration {ev.index} starts training ({recipe or 'policy defaults'})")
+
+    def start_job(self, ev: Evaluation, thread_name: str, what: str, open_run: Callable[[int], Any] | None,
+                  body: Callable[[Any], Any], started: str) -> None:
+        """Run `body(tracking)` (tracking: the iteration's run, or None) on the slot's one job thread; its
+        (result, None) or (None, traceback) is the slot's result. bc training and the rl learner both start here."""
+
         def job() -> None:
             try:
                 tracking = open_run(ev.index) if open_run is not None else None
-                result = train(self.spec, recipe, data_dir, tracking, successes, seed)
-                out: tuple[Any, str | None] = (result, None)
+                out: tuple[Any, str | None] = (body(tracking), None)
             except Exception:  # the traceback goes to the trial-less iteration and the agent
-                log.exception("training of iteration %d failed", ev.index)
+                log.exception("%s of iteration %d failed", what, ev.index)
                 out = (None, traceback.format_exc())
             with self._lock:
                 self._result = out
 
-        thread = threading.Thread(target=job, name=f"enpire-trainer-i{ev.index}", daemon=True)
+        thread = threading.Thread(target=job, name=f"enpire-{thread_name}-i{ev.index}", daemon=True)
         self._job = (ev, time.monotonic(), thread)
         self.jobs += 1
-        log.info("trainer: iteration %d starts training (%s)", ev.index, recipe or "policy defaults")
+        log.info("trainer: %s", started)
         thread.start()
 
     def _finish_job(self) -> None:
