@@ -28,7 +28,8 @@ def test_joblib_sweep_records_both_sessions_in_one_store(tmp_path: Path, launche
     ensure_store(uri)
     sweep_dir = tmp_path / "multirun"
     cmd = [sys.executable, "-m", "enpire", "-m", *launcher, "budget=smoke", "budget.iterations=8", "budget.trials=24",
-           "budget.robot_seconds=1000", "seed=0,1", "video.enabled=false",  # a few seconds of loop each: they overlap
+           "budget.robot_seconds=1000", "seed=0,1", "video.enabled=false",
+           "done.goal.window=1000",  # /done out of reach: each session runs all 24 trials, seconds of loop that overlap
            f"tracking.uri={uri}", f"tracking.artifact_root={tmp_path}/artifacts", f"hydra.sweep.dir={sweep_dir}"]
     env = {**os.environ, "MUJOCO_GL": "egl", "PYOPENGL_PLATFORM": "egl"}
     done = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
