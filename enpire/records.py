@@ -81,6 +81,9 @@ class TrialRecord:
     # per attempt, the verifier's failure attribution (enpire.world.verifier.Verifier.attribution): each
     # condition's value, threshold, signed margin and longest hold, and the phase the attempt reached
     attribution: list[dict[str, Any]] = field(default_factory=list)
+    # done.verifier=classifier in simulation: what the state verifier said of the same attempts (never shown to
+    # an agent): {"verifier": "predicate", "pass_at_1", "pass_at_k", "success_attempt"}; None otherwise
+    shadow: dict[str, Any] | None = None
 
     @property
     def success(self) -> bool:

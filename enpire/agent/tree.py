@@ -15,6 +15,7 @@ from enpire.agent.api import Budgets, ResearchState
 from enpire.attribution import failure_histogram
 from enpire.judge.decision import decide, reference
 from enpire.judge.pools import NO_EVIDENCE, Pools
+from enpire.judge.shadow import ShadowTally
 from enpire.records import Evaluation, IterationSummary, TrialRecord
 from enpire.spec.model import ExperimentSpec
 
@@ -29,6 +30,7 @@ class IdeaTree:
         self.by_index: dict[int, IterationSummary] = {}
         self.keys: dict[int, str] = {}
         self.judge = Pools(spec.done.window, spec.done.min_success_rate)
+        self.shadow = ShadowTally()  # classifier verifier: verified vs true (state) verdicts; agents never see it
         self.raised_best: set[int] = set()
         self.best_rate = 0.0
         self._units = {n: q.unit for n, q in spec.task.state_space.items()}  # for failure histogram labels
@@ -45,6 +47,7 @@ class IdeaTree:
 
     def add_record(self, key: str, record: TrialRecord) -> bool:
         """Pool one trial; True when this trial met /done."""
+        self.shadow.add(key, record)
         return self.judge.add(key, record)
 
     def pooled(self, key: str) -> tuple[int, int]:

@@ -27,6 +27,7 @@ MODULES = (
     "enpire.bench.recording",  # recording (trials as data)
     "enpire.bench.attribution",  # attribution (failure attribution in the search agent)
     "enpire.bench.learning",  # learning (scripted vs bc vs rl on one task)
+    "enpire.bench.detector",  # detector (a learned success verifier vs the state verifier)
 )
 
 

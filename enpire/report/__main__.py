@@ -21,6 +21,7 @@ from enpire.report.markdown import iteration_table, session_table
 from enpire.report.pending import pending_note, render_videos
 from enpire.report.stills import video_stills
 from enpire.report.tree import idea_tree
+from enpire.report.verifier import verifier_section
 
 DEFAULT_URI = "sqlite:///outputs/mlflow.db"
 
@@ -37,7 +38,7 @@ def _session_section(client, session: Session, out: Path, stills: bool) -> list[
              + f"; best candidate {session.best}.", "",
              "Rates: successes/trials with the 95% Wilson interval; *candidate pooled* is every trial of the "
              "iteration's candidate so far, with its lower bound.", "", iteration_table(session), "",
-             *failure_section(session),
+             *failure_section(session), *verifier_section(session),
              f"![idea tree]({tree.name})", "", f"![success curves]({curves.name})", ""]
     note = pending_note(session)
     if note:

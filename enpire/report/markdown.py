@@ -47,6 +47,9 @@ ITERATION_HEADERS = ("#", "agent", "parent", "decision", "pass@1 (own trials)", 
 
 
 def iteration_table(session: Session, hypothesis_chars: int = 90) -> str:
+    """One row an iteration. A session judged by the classifier verifier (done.verifier=classifier) shows the
+    state verifier's verdict of the same trials (its shadow) beside the verified pass@1: true success."""
+    shadow = any("true_success_rate" in it.metrics for it in session.iterations)
     rows = []
     for it in session.iterations:
         hyp = it.hypothesis if len(it.hypothesis) <= hypothesis_chars else it.hypothesis[: hypothesis_chars - 1] + "…"
@@ -56,7 +59,13 @@ def iteration_table(session: Session, hypothesis_chars: int = 90) -> str:
                      rate_cell(it.metric("pass_at_k"), n),
                      f"{pooled.successes}/{pooled.trials} (lower bound {pooled.lcb:.2f})" if pooled.trials else "–",
                      int(it.metric("trials")), it.metric("robot_seconds"), int(it.metric("tokens")), hyp))
-    return table(ITERATION_HEADERS, rows)
+        if shadow:
+            true = (rate_cell(it.metric("true_success_rate"), int(it.metric("shadow_trials")))
+                    if "true_success_rate" in it.metrics else "–")
+            rows[-1] = (*rows[-1][:5], true, *rows[-1][5:])
+    headers = ITERATION_HEADERS if not shadow else (*ITERATION_HEADERS[:5], "true pass@1 (state verifier)",
+                                                    *ITERATION_HEADERS[5:])
+    return table(headers, rows)
 
 
 SESSION_HEADERS = ("session", "label", "task", "fleet", "agent", "/done", "best success (95% CI)",

@@ -286,7 +286,13 @@ def _verifier_files(kind: str) -> tuple[list[Path], str]:
 def _done_files(done: Any, task: Any = None) -> tuple[list[Path], str]:
     mjcf_path = (thaw(task) or {}).get("mjcf") if task is not None else None
     files, note = task_files(str(thaw(done).get("name")), mjcf_path)
-    verifier, why = _verifier_files(str(thaw(done).get("verifier", "predicate")))
+    kind = str(thaw(done).get("verifier", "predicate"))
+    verifier, why = _verifier_files(kind)
+    if kind == "classifier":  # the frozen detector: its weights file is judged like code (enpire.detector)
+        from enpire.detector.files import done_weights_path
+
+        weights = done_weights_path(thaw(done))
+        verifier, why = ([*verifier, weights], why) if weights is not None else (verifier, why or "no weights file")
     files, note = (*files, *verifier), "; ".join(n for n in (note, why) if n)
     return [*map(_path, DONE_SOURCES), *files], note
 

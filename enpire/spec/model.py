@@ -121,6 +121,15 @@ class Phase:
 
 
 @dataclass(frozen=True)
+class ClassifierSpec:
+    """done.classifier: the classifier verifier's detector (enpire.detector, docs/verifiers.md)."""
+
+    weights: str | None = None  # None: the task's shipped detector (<task folder>/detector.pt)
+    rate_hz: float | None = None  # None: the rate the detector was trained at
+    threshold: float | None = None  # None: the detector's calibrated threshold
+
+
+@dataclass(frozen=True)
 class DoneSpec:
     name: str
     conditions: tuple[Condition, ...]
@@ -132,6 +141,7 @@ class DoneSpec:
     window: int
     verifier: str = "predicate"  # a verifier kind (enpire.plugins: verifiers)
     phases: tuple[Phase, ...] = ()  # stages an attempt goes through, for failure attribution (never the verdict)
+    classifier: ClassifierSpec = ClassifierSpec()  # done.verifier=classifier: which detector, at what rate
 
 
 @dataclass(frozen=True)
@@ -360,6 +370,7 @@ def build(doc: dict[str, Any], fingerprints: Fingerprints, overrides: tuple[str,
         phases=tuple(Phase(str(ph["name"]), Condition(ph["quantity"], ph["op"], float(ph["value"]))
                            if "quantity" in ph else None, str(ph.get("missed") or ""))
                      for ph in d.get("phases") or ()),
+        classifier=classifier_spec(d.get("classifier") or {}),
     )
     policy = PolicySpec(
         kind=p["kind"], name=p["name"], action_mode=p["action_mode"],
@@ -379,3 +390,9 @@ def build(doc: dict[str, Any], fingerprints: Fingerprints, overrides: tuple[str,
         record=_typed(RecordSpec, doc.get("record") or {}),
         station=_typed(StationSpec, doc.get("station") or {}),
     )
+
+
+def classifier_spec(c: dict[str, Any]) -> ClassifierSpec:
+    return ClassifierSpec(weights=None if c.get("weights") in (None, "") else str(c["weights"]),
+                          rate_hz=None if c.get("rate_hz") is None else float(c["rate_hz"]),
+                          threshold=None if c.get("threshold") is None else float(c["threshold"]))

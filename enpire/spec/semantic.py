@@ -11,7 +11,7 @@ import operator
 import re
 from typing import Any
 
-from enpire.spec.errors import Problem
+from enpire.spec.errors import Problem, SpecError
 from enpire.spec.policy_source import policy_source_problem
 
 _COMPARE = re.compile(r"^(dof|reach_m) *(>=|<=|==|>|<) *([0-9]+(?:\.[0-9]+)?)$")
@@ -191,7 +191,22 @@ def _verifier(doc: dict[str, Any]) -> list[Problem]:
 
     kind = doc["done"].get("verifier", "predicate")
     known = plugins.names("verifiers")
-    return [] if kind in known else [Problem("done.verifier", kind, f"a registered verifier ({', '.join(known)})")]
+    if kind not in known:
+        return [Problem("done.verifier", kind, f"a registered verifier ({', '.join(known)})")]
+    return _classifier(doc["done"]) if kind == "classifier" else []
+
+
+def _classifier(done: dict[str, Any]) -> list[Problem]:
+    """done.verifier=classifier: its weights file exists, is a detector of this architecture and of this task
+    (loading it imports torch: only for this verifier)."""
+    from enpire.detector.verifier import load_for
+    from enpire.spec.model import classifier_spec
+
+    try:
+        load_for(str(done["name"]), classifier_spec(done.get("classifier") or {}))
+    except SpecError as error:
+        return list(error.problems)
+    return []
 
 
 def _agent(doc: dict[str, Any]) -> list[Problem]:

@@ -23,7 +23,8 @@ PLUGIN = Plugin.from_folders(
         "ray": "enpire.fleet.ray_executor:RayExecutor",
         "remote": "enpire.fleet.remote:RemoteExecutor",
     },
-    verifiers={"predicate": "enpire.world.verifier:Verifier"},
+    verifiers={"predicate": "enpire.world.verifier:Verifier",
+               "classifier": "enpire.detector.verifier:ClassifierVerifier"},
     capabilities={
         "gripper": "the robot can grasp (any gripper kind)",
         "parallel_gripper": "a two-jaw parallel gripper",

@@ -113,6 +113,7 @@ def session_summary(s: FinishedSession) -> dict[str, Any]:
         "trainer_utilization": round(min(1.0, _trainer_busy(s, used) / wall), 4) if wall > 0 else 0.0,
         "faulty_stations": len(s.executor.faulty()), "station_restarts": sum(s.executor.restarts()),
         **human_figures(s.executor.interventions()),
+        **s.tree.shadow.figures({it.candidate_id for it in iterations if it.decision == "keep"}, s.tree.done_key),
         "run_dir": s.context.run_dir,
     }
     for key, over in s.ledger.overshoot().items():  # hard caps (iterations, trials, robot_seconds) stay at 0

@@ -150,7 +150,7 @@ def iteration_metrics(it: IterationSummary, trials: Sequence[TrialRecord] | None
     """The iteration's metrics: rates with their 95% lower bounds and the trial counts behind them."""
     n = evidence(trials, it)
     ns = it.candidate_trials
-    return {
+    return {**shadow_metrics(trials),
         "success_rate": it.success_rate, "pass_at_1": it.pass_at_1, "pass_at_k": it.pass_at_k,
         "success_rate_lcb": lower_bound(counts(it.success_rate, n), n),
         "pass_at_1_lcb": lower_bound(counts(it.pass_at_1, n), n),
@@ -161,6 +161,17 @@ def iteration_metrics(it: IterationSummary, trials: Sequence[TrialRecord] | None
         "candidate_success_rate": it.candidate_success_rate,
         "candidate_success_lcb": lower_bound(counts(it.candidate_success_rate, ns), ns),
     }
+
+
+def shadow_metrics(trials: Sequence[TrialRecord] | None) -> dict[str, float]:
+    """done.verifier=classifier in simulation: the iteration's true (state verifier) pass@1 beside its verified
+    one, and their agreement, over the trials with a shadow verdict (none without)."""
+    pairs = [(r.pass_at_1, r.shadow["pass_at_1"]) for r in trials or () if r.shadow and r.outcome not in NO_EVIDENCE]
+    if not pairs:
+        return {}
+    n = len(pairs)
+    return {"true_success_rate": sum(t for _, t in pairs) / n, "verifier_agreement": sum(v == t for v, t in pairs) / n,
+            "false_successes": float(sum(v and not t for v, t in pairs)), "shadow_trials": float(n)}
 
 
 def rounded(value: float) -> float:
@@ -187,14 +198,17 @@ def trial_table(trials: Sequence[TrialRecord], candidate_id: str) -> dict[str, A
     """The trials as an MLflow table (the `split` JSON of `MlflowClient.log_table`: columns, rows), one row a
     trial with its final task state as `state.<quantity>` columns; the UI's Evaluation/Artifacts views show it."""
     quantities = sorted({q for r in trials for q in r.final_state})
-    columns = [*TABLE_COLUMNS, "candidate_id", *(f"state.{q}" for q in quantities)]
+    shadow = any(r.shadow for r in trials)  # classifier verifier: the state verifier's verdict beside it
+    columns = [*TABLE_COLUMNS, "candidate_id", *(["true_success"] if shadow else []),
+               *(f"state.{q}" for q in quantities)]
     data = []
     for r in trials:
+        truth = [bool(r.shadow["pass_at_1"]) if r.shadow else None] if shadow else []
         data.append([r.trial_id, r.station, r.seed, r.outcome, bool(r.pass_at_1), bool(r.pass_at_k), r.attempts,
                      r.success_attempt, round(r.robot_seconds, 3), round(r.wall_s, 3), r.steps, r.clamps,
                      "; ".join(e.kind for e in r.safety_events),
                      r.attribution[0].get("failing") if r.attribution else None,
-                     r.attribution[0].get("phase") if r.attribution else None, r.reason, candidate_id,
+                     r.attribution[0].get("phase") if r.attribution else None, r.reason, candidate_id, *truth,
                      *(None if r.final_state.get(q) is None else round(float(r.final_state[q]), 5)
                        for q in quantities)])
     return {"columns": columns, "data": data}

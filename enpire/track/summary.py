@@ -10,6 +10,11 @@ Metric definitions (DESIGN.md):
 - mtu: LLM tokens per minute of the session's wall clock, team (`mtu`) and per agent (`mtu.<agent>`).
 - trainer_utilization: trainer busy seconds / session wall seconds.
 - *_to_done: spent when /done was first met; absent when it was not.
+- verifier_agreement (done.verifier=classifier in simulation): the share of judged trials whose verdict the
+  state verifier (the shadow) shares; false_success_rate: of the trials the state verifier failed, the share
+  the classifier passed; false_failure_rate: the converse; true_success_rate beside verified_success_rate;
+  done_*: the same of the /done candidate; kept_false_success_share: of the successes credited to kept
+  candidates, the share the state verifier denies (enpire.judge.shadow).
 - best_success_rate: the pooled pass@1 of the best candidate by confirmed success, i.e. the highest 95%
   Wilson lower bound (`best_success_lcb`) among candidates with at least 3 pooled trials (never a 1/1);
   `best_success_successes` / `best_success_trials` are the counts behind it; `best_pass_at_1` and
@@ -24,7 +29,9 @@ ORDER = (
     "session_id", "mlflow_run_id", "experiment", "task", "robot", "agent", "fleet", "agents", "determinism",
     "reached_done", "stopped_by", "best_success_rate", "best_success_lcb", "best_success_successes",
     "best_success_trials", "best_pass_trials", "best_pass_at_1", "best_pass_at_1_lcb", "best_pass_at_k",
-    "best_pass_at_k_lcb", "best_candidate", "iterations", "kept", "rejected",
+    "best_pass_at_k_lcb", "best_candidate", "verifier_agreement", "false_success_rate", "false_failure_rate",
+    "false_successes", "false_failures", "shadow_trials", "verified_success_rate", "true_success_rate",
+    "done_verifier_agreement", "done_true_success_rate", "kept_false_success_share", "iterations", "kept", "rejected",
     "cancelled", "cancelled_trials", "trials", "crashes",
     "safety_stops", "robot_seconds", "tokens", "trainer_seconds", "wall_s", "loop_wall_s", "mru", "mru_session", "mtu",
     "trainer_utilization", "time_to_done_s", "robot_s_to_done", "tokens_to_done", "faulty_stations",

@@ -161,6 +161,18 @@ def end_dry_run(st: Drivable, rec: TrialRecord, event: SafetyEvent | None) -> No
                        f"{event.kind} value={event.value} limit={event.limit}")
 
 
+def note_shadow(ver: Any, rec: TrialRecord, attempt: int) -> None:
+    """A verifier with a shadow (enpire.detector.verifier in simulation): what the state verifier said of the
+    attempt just judged, kept in rec.shadow (never shown to an agent, never the verdict)."""
+    shadow = getattr(ver, "shadow_verdict", None)
+    if shadow is None:
+        return
+    s = rec.shadow or {"verifier": "predicate", "pass_at_1": False, "pass_at_k": False, "success_attempt": None}
+    if shadow.success and s["success_attempt"] is None:
+        s.update(success_attempt=attempt, pass_at_k=True, pass_at_1=attempt == 1)
+    rec.shadow = s
+
+
 def run_attempts(st: Drivable, policy: Policy, rec: TrialRecord, video: VideoRecorder | ReplayRecorder | None,
                  traj: TrajectoryRecorder | None) -> None:
     spec, task, physics, ver = st.spec, st.scene.task, st.scene.physics, st._verifier
@@ -249,8 +261,10 @@ def run_attempts(st: Drivable, policy: Policy, rec: TrialRecord, video: VideoRec
             rec.safety_events.append(event)
             rec.outcome, rec.reason = "unsafe", f"safety stop: {event.kind} value={event.value} limit={event.limit}"
             ver.verdict(safety_stopped=True)  # integrity is re-checked even here
+            note_shadow(ver, rec, attempt)
             return
         verdict = ver.verdict(safety_stopped=False)
+        note_shadow(ver, rec, attempt)
         rec.reason = verdict.reason
         if stopped_early:
             rec.reason += (f"; attempt {attempt} ended early: action unchanged for {early.idle_s:g} s with the "

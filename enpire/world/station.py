@@ -46,10 +46,12 @@ class PolicyCrash(Exception):
 
 class SimStation:
     def __init__(self, spec: ExperimentSpec, index: int = 0, step_hook: StepHook | None = None,
-                 policy_factory: PolicyFactory | None = None, adapter: type[RobotAdapter] | None = None) -> None:
+                 policy_factory: PolicyFactory | None = None, adapter: type[RobotAdapter] | None = None,
+                 verifier: Callable[..., Verifier] | None = None) -> None:
         """`adapter`: the robot's adapter class (default: the one `robot.adapter` names). A class declaring
         physical=True is refused (SpecError naming station.confirm_motion, exit 2) before it is constructed
-        unless the spec's station.confirm_motion or station.dry_run is true."""
+        unless the spec's station.confirm_motion or station.dry_run is true. `verifier`: a judge other than
+        the one done.verifier names (training data, enpire.detector.collect), called with the scene too."""
         self.spec = spec
         self.index = index
         adapter_cls = adapter if adapter is not None else adapter_class(spec.robot.adapter)
@@ -60,9 +62,11 @@ class SimStation:
         self._ctl = Controller(spec.robot.controller, spec.policy.action_mode, m, r)
         self._envelope = Envelope(spec.safety, m, r)
         done_doc, task_doc = spec.resolved["done"], spec.resolved["task"]
-        verifier = plugins.resolve("verifiers", spec.done.verifier)  # the frozen judge: 'predicate' unless a plugin's
-        self._verifier: Verifier = verifier(spec.done, self.scene.physics.quantity, spec.fingerprints.done_sha256,
-                                  lambda: done_sha256(done_doc, task_doc))
+        judge = verifier or plugins.resolve("verifiers", spec.done.verifier)  # the frozen judge: 'predicate' unless
+        # a plugin's; a camera-based one (needs_scene) gets the scene
+        scene = {"scene": self.scene} if verifier is not None or getattr(judge, "needs_scene", False) else {}
+        self._verifier: Verifier = judge(spec.done, self.scene.physics.quantity, spec.fingerprints.done_sha256,
+                                            lambda: done_sha256(done_doc, task_doc), **scene)
         self._step_hook = step_hook
         self._policy_factory = policy_factory  # candidate -> Policy (enpire.fleet.stations wires enpire.policy's)
         self._failed_resets = 0
@@ -119,6 +123,9 @@ class SimStation:
             self._adapter_stop()
         finally:
             self.adapter.disconnect()
+            release = getattr(self._verifier, "close", None)  # a camera-based judge's renderer
+            if release is not None:
+                release()
 
     def safe_stop(self) -> None:
         """The envelope's safe stop (gravity compensation and damping, on the model), then the adapter's own."""

@@ -248,6 +248,7 @@ class Task(ABC):
     xml: ClassVar[str]
     physics_class: ClassVar[type[TaskPhysics]] = TaskPhysics
     default_camera: ClassVar[str] = "front"
+    detector_camera: ClassVar[str | None] = None  # the success detector's camera (enpire.detector); None: default
 
     def __init__(self, spec: TaskSpec) -> None:
         self.spec = spec

@@ -35,6 +35,7 @@ class DrawerPhysics(TaskPhysics):
 class Drawer(Task):
     name = "drawer"
     xml = "drawer.xml"
+    detector_camera = "drawer_side"  # on the cabinet, across the drawer's path (drawer.xml)
     physics_class = DrawerPhysics
 
     def initialize(self, physics: TaskPhysics, init: Mapping[str, float], rng: np.random.Generator) -> None:
