@@ -16,6 +16,7 @@ early, so the robot's behaviour after success is in the data too.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -104,7 +105,8 @@ class ClassifierVerifier:
         if self._judge is None:  # the first step gives dt: the hold in frames at the rate actually run
             self._dt = dt
             rate = 1.0 / self._clock.period_s(dt)
-            needed = frames_needed(self._done.hold_s, rate) + self.detector.config.extra_frames
+            cfg = self.detector.config  # its calibrated margin, in time: the same seconds at another rate
+            needed = frames_needed(self._done.hold_s, rate) + math.ceil(cfg.extra_frames * rate / cfg.rate_hz - 1e-9)
             self._judge = HoldJudge(self.threshold, needed)
         if self.shadow is not None:
             self.shadow.step(dt)

@@ -105,6 +105,13 @@ def test_a_detector_that_always_says_success_is_caught_by_the_shadow_and_hidden_
     sess = client.search_runs([exp.experiment_id], "tags.`enpire.kind` = 'session'")[0]
     assert sess.data.metrics["verifier_agreement"] == float(summary["verifier_agreement"])
 
+    from enpire.report.__main__ import build_report
+    from enpire.report.data import load_sessions
+
+    report = build_report(client, load_sessions(client), tmp_path / "report", stills=False).read_text()
+    assert "true pass@1 (state verifier)" in report  # verified beside true success, per iteration
+    assert "### Verifier: the detector against the state verifier" in report
+
 
 def test_the_weights_file_is_part_of_done_sha256(tmp_path: Path) -> None:
     weights = tiny_detector(tmp_path / "d.pt")

@@ -39,6 +39,7 @@ class LiftPhysics(TaskPhysics):
 class Lift(Task):
     name = "lift"
     xml = "lift.xml"
+    detector_camera = "lift_far"  # level with the success height, across the table (lift.xml)
     physics_class = LiftPhysics
 
     def initialize(self, physics: TaskPhysics, init: Mapping[str, float], rng: np.random.Generator) -> None:
