@@ -69,8 +69,11 @@ class IdeaTree:
         recs = sorted(ev.records, key=lambda r: r.trial_id)  # trial order: the same sums and failures in every run
         valid = [r for r in recs if r.outcome not in NO_EVIDENCE]
         s, n = self.pooled(ev.key)
+        # judged from a camera (done.verifier=classifier): agents get what a real station would know, never the
+        # simulator's state (it would tell them the shadow verdict of every failed trial)
+        state = self.spec.done.verifier != "classifier"
         failures = tuple(
-            {"outcome": r.outcome, "reason": r.reason, "final_state": dict(r.final_state),
+            {"outcome": r.outcome, "reason": r.reason, "final_state": dict(r.final_state) if state else {},
              "safety_events": [e.__dict__ for e in r.safety_events],
              **({"error": r.error[-2000:]} if r.error else {}),
              **({"failing": r.attribution[0].get("failing"), "phase": r.attribution[0].get("phase")}

@@ -3,7 +3,7 @@
 For drawer and lift: `python -m enpire.detector train` as a user runs it (240 labelled trials, 15 epochs; quick:
 80 trials, 8 epochs), with its held-out trial accuracy, precision and recall (95% Wilson lower bounds beside
 them), frame accuracy, and the seconds spent collecting and training on this machine. Then a session on drawer
-judged by the detector just trained (`done.verifier=classifier fleet=2`, budget small): whether it reached
+judged by the detector just trained (`done.verifier=classifier fleet=2`, default budget): whether it reached
 /done, its agreement with the shadow state verdict, the false-success rate, and the share of the successes
 credited to kept candidates that the state verifier denies (how often the search agent keeps a candidate the
 detector is fooled by). Metric keys: `<task>.trial_accuracy` ..., `session.verifier_agreement` ...
@@ -52,7 +52,7 @@ def detector(quick: bool) -> dict[str, float]:
             out.update(train_one(task, Path(tmp) / task, trials, epochs))
         weights = Path(tmp) / "drawer" / "detector.pt"
         s = run_quiet(["task=drawer", "done.verifier=classifier", f"done.classifier.weights={weights}", "fleet=2",
-                       "budget=small", "video.enabled=false"], Path(tmp))
+                       "video.enabled=false"], Path(tmp))
     out["session.reached_done"] = float(s.get("reached_done") == "true")
     for key in ("verifier_agreement", "false_success_rate", "false_failure_rate", "kept_false_success_share",
                 "done_true_success_rate", "shadow_trials", "robot_s_to_done", "wall_s"):

@@ -21,6 +21,7 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+import torch
 
 from enpire.detector.camera import CameraNotFound, FrameCamera
 from enpire.detector.files import KEY, weights_path
@@ -71,11 +72,12 @@ class ClassifierVerifier:
     needs_scene = True  # SimStation passes its scene (the camera's model and data)
 
     def __init__(self, done: DoneSpec, read: StateReader, expected_sha256: str, fingerprint: Callable[[], str],
-                 scene: Any = None, detector: Detector | None = None) -> None:
+                 scene: Any = None, detector: Detector | None = None, shadow: bool = True) -> None:
         if scene is None:
             raise TypeError("ClassifierVerifier needs the station's scene (its camera)")
         self._done, self._expected, self._fingerprint = done, expected_sha256, fingerprint
         self.detector = detector if detector is not None else load_for(done.name, done.classifier)
+        torch.set_num_threads(1)  # a station is one process of a fleet: no oversubscribed cores, one summation order
         cfg = self.detector.config
         try:
             self.camera = FrameCamera(scene.model, cfg.camera, cfg.image_size)
@@ -89,7 +91,7 @@ class ClassifierVerifier:
         self._clock = _FrameClock(self.rate_hz)
         self._judge: HoldJudge | None = None
         # the shadow: the state verifier on the same attempt (simulation only; never ends an attempt)
-        self.shadow: Verifier | None = Verifier(done, read, expected_sha256, fingerprint) if read else None
+        self.shadow: Verifier | None = Verifier(done, read, expected_sha256, fingerprint) if shadow else None
         self._dt = 0.0
         self.begin_attempt()
 
@@ -116,7 +118,8 @@ class ClassifierVerifier:
         return self._judge.met
 
     def quantities(self) -> dict[str, float]:
-        return {"detector_p": self._judge.last_p if self._judge is not None else float("nan")}
+        """None: what a retry's feedback carries to the policy, and the policy must not query the detector."""
+        return {}
 
     def verdict(self, safety_stopped: bool) -> Verdict:
         """The judgement of the current attempt (the shadow's, too, in shadow_verdict). Raises IntegrityError if
@@ -135,8 +138,7 @@ class ClassifierVerifier:
             return Verdict(True, held, f"detector saw success in {judge.longest} frames in a row "
                                        f"(needs {judge.needed} at P >= {judge.threshold:g})", values)
         return Verdict(False, held, f"not met: detector saw success in at most {judge.longest} frames in a row "
-                                    f"of {judge.needed} needed (last P={judge.last_p:.3f}, {judge.frames} frames)",
-                       values)
+                                    f"of {judge.needed} needed ({judge.frames} frames)", values)
 
     def close(self) -> None:
         self.camera.close()

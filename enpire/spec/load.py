@@ -42,6 +42,16 @@ def resolve_mjcf(doc: dict[str, Any], config_dir: Path | str) -> list[Problem]:
         return [Problem("task.mjcf", rel, f"an MJCF file relative to a config directory ({error})")]
     return []
 
+def resolve_weights(doc: dict[str, Any]) -> None:
+    """`done.classifier.weights` relative to the working directory -> absolute, in the resolved spec, so station
+    processes, Ray workers, remote stations and a resume elsewhere fingerprint and load the same file."""
+    done = doc.get("done")
+    classifier = done.get("classifier") if isinstance(done, dict) else None
+    weights = classifier.get("weights") if isinstance(classifier, dict) else None
+    if isinstance(weights, str) and weights and not Path(weights).expanduser().is_absolute():
+        classifier["weights"] = str(Path(weights).expanduser().resolve())
+
+
 HYDRA_KEY = "hydra"
 log = logging.getLogger(__name__)
 
@@ -66,6 +76,7 @@ def spec_from_config(cfg: DictConfig | dict[str, Any], overrides: tuple[str, ...
     doc, overrides = _scrubbed(doc, overrides)
     team_problems = resolve_team(doc, config_dir)  # team=[claude,search]: names -> agent configs
     team_problems += resolve_mjcf(doc, config_dir)  # a declarative task's arena: an absolute path from here on
+    resolve_weights(doc)  # the classifier's weights: one absolute path for every process and fingerprint
     try:
         check_document(doc)
     except SpecError as error:

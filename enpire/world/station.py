@@ -65,6 +65,8 @@ class SimStation:
         judge = verifier or plugins.resolve("verifiers", spec.done.verifier)  # the frozen judge: 'predicate' unless
         # a plugin's; a camera-based one (needs_scene) gets the scene
         scene = {"scene": self.scene} if verifier is not None or getattr(judge, "needs_scene", False) else {}
+        if getattr(judge, "needs_scene", False) and gates.is_physical(adapter_cls):
+            scene["shadow"] = False  # a real arm: the model is a mirror of the joints only, no state to judge
         self._verifier: Verifier = judge(spec.done, self.scene.physics.quantity, spec.fingerprints.done_sha256,
                                             lambda: done_sha256(done_doc, task_doc), **scene)
         self._step_hook = step_hook

@@ -22,6 +22,7 @@ from enpire.detector.model import DetectorConfig, DetectorNet, load_detector, sa
 from enpire.fleet.stations import make_station
 from enpire.records import Candidate, TrialRequest
 from enpire.spec import fingerprint, load_spec
+from enpire.spec.errors import SpecError
 from tests.fleet.support import ScriptedAgent, migrated_store, params_proposal, run, spec_of, store
 
 __all__ = ["migrated_store", "store"]
@@ -113,10 +114,28 @@ def test_a_detector_that_always_says_success_is_caught_by_the_shadow_and_hidden_
     assert "### Verifier: the detector against the state verifier" in report
 
 
-def test_the_weights_file_is_part_of_done_sha256(tmp_path: Path) -> None:
+def test_agents_get_no_simulator_state_of_trials_a_camera_judged(store: list[str], tmp_path: Path) -> None:
+    weights = tiny_detector(tmp_path / "no.pt", bias=-10.0)
+    spec = spec_of(*store, "budget=smoke", "budget.iterations=2", "done.verifier=classifier",
+                   f"done.classifier.weights={weights}")
+    agent = ScriptedAgent([params_proposal(spec, trials=2)])
+    code, _, _ = run(spec, tmp_path / "run", agents=[agent])
+    assert code == 0
+    failures = [f for it in agent.observed for f in it.failures]
+    assert failures and all(f["final_state"] == {} for f in failures)
+    assert any("detector saw" in f["reason"] for f in failures)
+    assert "drawer_opening" not in repr(agent.observed)  # a real station would not know it either
+
+
+def test_the_weights_file_is_part_of_done_sha256(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     weights = tiny_detector(tmp_path / "d.pt")
-    doc = load_spec(["task=drawer", "done.verifier=classifier", f"done.classifier.weights={weights}"]).as_dict()
+    monkeypatch.chdir(tmp_path)  # a relative path is made absolute once, where the session is launched
+    doc = load_spec(["task=drawer", "done.verifier=classifier", "done.classifier.weights=d.pt"]).as_dict()
+    assert doc["done"]["classifier"]["weights"] == str(weights)
     assert str(weights) in fingerprint.judged_files(doc)["done"]
+    monkeypatch.chdir(PROJECT_ROOT)  # a station process elsewhere fingerprints the same file
+    assert fingerprint.done_sha256(doc["done"], doc["task"]) == load_spec(
+        ["task=drawer", "done.verifier=classifier", f"done.classifier.weights={weights}"]).fingerprints.done_sha256
     before = fingerprint.done_sha256(doc["done"], doc["task"])
     tiny_detector(weights, seed=1)  # other weights, same shape
     assert fingerprint.done_sha256(doc["done"], doc["task"]) != before
@@ -141,9 +160,7 @@ def test_weights_changed_under_a_running_session_exit_3(store: list[str], tmp_pa
 
 
 # -- bad files: exit 2 naming the key, nothing run -----------------------------------------------------
-@pytest.mark.parametrize("case", ["missing", "wrong_shape", "not_a_detector", "other_task"])
-def test_a_bad_weights_file_exits_2_naming_the_key(tmp_path: Path, case: str) -> None:
-    path = tmp_path / "bad.pt"
+def bad_weights(path: Path, case: str) -> Path:
     if case == "wrong_shape":
         tiny_detector(path)
         blob = torch.load(path, weights_only=True)
@@ -153,11 +170,26 @@ def test_a_bad_weights_file_exits_2_naming_the_key(tmp_path: Path, case: str) ->
         path.write_bytes(b"not a torch file")
     elif case == "other_task":
         tiny_detector(path, task="lift")
+    return path
+
+
+EXPECTED = {"missing": "no weights file", "wrong_shape": "wrong shape", "not_a_detector": "not a detector",
+            "other_task": "trained on task 'drawer', not on 'lift'"}
+
+
+def test_a_weights_file_of_the_wrong_shape_exits_2_naming_the_key_and_nothing_runs(tmp_path: Path) -> None:
+    path = bad_weights(tmp_path / "bad.pt", "wrong_shape")
     done = cli("task=drawer", "done.verifier=classifier", f"done.classifier.weights={path}",
                f"tracking.uri=sqlite:///{tmp_path}/mlflow.db", "budget=smoke", cwd=tmp_path)
     assert done.returncode == 2, done.stderr[-2000:]
-    assert "done.classifier.weights" in done.stderr
-    expected = {"missing": "no weights file", "wrong_shape": "wrong shape", "not_a_detector": "not a detector",
-                "other_task": "trained on task 'drawer', not on 'lift'"}[case]
-    assert expected in done.stderr, done.stderr[-2000:]
+    assert "done.classifier.weights" in done.stderr and EXPECTED["wrong_shape"] in done.stderr
     assert not (tmp_path / "mlflow.db").exists()  # nothing ran, no run was created
+
+
+@pytest.mark.parametrize("case", ["missing", "not_a_detector", "other_task"])
+def test_a_bad_weights_file_is_a_spec_error_naming_the_key(tmp_path: Path, case: str) -> None:
+    path = bad_weights(tmp_path / "bad.pt", case)
+    with pytest.raises(SpecError) as error:
+        load_spec(["task=drawer", "done.verifier=classifier", f"done.classifier.weights={path}"])
+    (problem,) = error.value.problems  # what the CLI prints before exiting 2 (the case above)
+    assert problem.path == "done.classifier.weights" and EXPECTED[case] in problem.expected
