@@ -48,6 +48,8 @@ def strict_session(tmp_path: Path, name: str, *overrides: str) -> tuple[dict[str
     return summary, iterations, trials
 
 
+# slow (16 s: two sessions with station processes): in CI's slow run, keeping `make test` under ten minutes
+@pytest.mark.slow
 def test_two_seed_0_sessions_at_fleet_2_are_equal_record_for_record(tmp_path: Path) -> None:
     first, its_a, trials_a = strict_session(tmp_path, "a")
     second, its_b, trials_b = strict_session(tmp_path, "b")

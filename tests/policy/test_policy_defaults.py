@@ -89,6 +89,8 @@ def trained_runs(client: MlflowClient, iterations: list) -> list:
 
 
 # ---- bc ------------------------------------------------------------------------------------------
+# slow (9 s of Lightning training): in CI's slow run, keeping `make test` under ten minutes
+@pytest.mark.slow
 def test_default_bc_recipe_trains_with_tracking_and_its_iteration_runs_trials(store: list[str],
                                                                                tmp_path: Path) -> None:
     """The fast check: one default-recipe job (BC + 2 DAgger rounds, ~10-20 s) into a real iteration run."""
