@@ -118,7 +118,7 @@ class ClassifierVerifier:
         return self._judge.met
 
     def quantities(self) -> dict[str, float]:
-        """None: what a retry's feedback carries to the policy, and the policy must not query the detector."""
+        """Nothing: a retry's feedback carries these to the policy, which must not learn the detector's output."""
         return {}
 
     def verdict(self, safety_stopped: bool) -> Verdict:
