@@ -59,6 +59,33 @@ def lcb_incumbent(tried: dict[str, tuple[Any, ...]], z: float) -> tuple[str, tup
                                               - z * standard_error(kv[1][0], kv[1][1]), kv[1][1]), default=None)
 
 
+def recipe_results(state: ResearchState, kind: str,
+                   recipes: dict[str, dict[str, Any]]) -> dict[str, tuple[float, int, int, bool]]:
+    """candidate key -> (pooled successes, pooled trials, latest iteration, ever kept) of the `kind` candidates
+    (bc or rl) not rejected; each one's recipe goes into `recipes`. The bc and rl recipe searches share it."""
+    out: dict[str, tuple[float, int, int, bool]] = {}
+    for it in state.iterations:
+        if it.candidate.get("kind") == kind and it.candidate_id and it.decision != "rejected":
+            kept = it.decision == "keep" or out.get(it.candidate_id, (0.0, 0, 0, False))[3]
+            out[it.candidate_id] = (it.candidate_success_rate * it.candidate_trials, it.candidate_trials, it.index,
+                                    kept)
+            recipes.setdefault(it.candidate_id, dict(it.candidate.get("recipe") or {}))
+    return out
+
+
+def trainer_exhausted(state: ResearchState, trained: int) -> bool:
+    """True when the trainer budget left cannot fit another job of the mean size so far (the slot would refuse
+    it); each of the `trained` distinct recipes was trained once."""
+    left = state.budgets.remaining().get("trainer_seconds", math.inf)
+    per_job = state.budgets.used.get("trainer_seconds", 0.0) / trained if trained else 0.0
+    return trained > 0 and left < max(per_job, 1e-6)
+
+
+def consistent_with_goal(successes: float, trials: int, goal: float) -> bool:
+    """Is a pooled rate within two standard errors of the /done goal (worth re-evaluating, not changing)?"""
+    return bool(trials) and successes / trials >= goal - 2.0 * math.sqrt(goal * (1 - goal) / trials)
+
+
 class BcRecipeSearch:
     """Proposes bc recipes for one search agent (see module docstring)."""
 
@@ -71,27 +98,14 @@ class BcRecipeSearch:
         self.moves_tried = 0
         self.z = float(config.get("noise_z", 1.0))
 
-    def _results(self, state: ResearchState) -> dict[str, tuple[float, int, int]]:
-        """candidate key -> (pooled successes, pooled trials, latest iteration) of bc candidates."""
-        out: dict[str, tuple[float, int, int]] = {}
-        for it in state.iterations:
-            if it.candidate.get("kind") == "bc" and it.candidate_id and it.decision != "rejected":
-                out[it.candidate_id] = (it.candidate_success_rate * it.candidate_trials, it.candidate_trials, it.index)
-                self.recipes.setdefault(it.candidate_id, dict(it.candidate.get("recipe") or {}))
-        return out
-
     def propose(self, state: ResearchState) -> AgentReply:
-        results = self._results(state)
+        results = recipe_results(state, "bc", self.recipes)
         tried = {k: v for k, v in results.items() if v[1] > 0}
         inc = lcb_incumbent(tried, self.z)
-        left = state.budgets.remaining().get("trainer_seconds", math.inf)
-        trained = sum(v[1] > 0 for v in results.values())  # each distinct recipe was trained once
-        per_job = state.budgets.used.get("trainer_seconds", 0.0) / trained if trained else 0.0
-        no_trainer = trained > 0 and left < max(per_job, 1e-6)  # the next job would not fit: the slot refuses it
+        no_trainer = trainer_exhausted(state, len(tried))
         if inc is not None:
-            key, (s, n, index) = inc
-            goal = self.spec.done.min_success_rate
-            promising = n and s / n >= goal - 2.0 * math.sqrt(goal * (1 - goal) / n)
+            key, (s, n, index, _kept) = inc
+            promising = consistent_with_goal(s, n, self.spec.done.min_success_rate)
             if promising or no_trainer or self.moves_tried >= len(MOVES):
                 trials = self.config.reevaluate_trials if promising else self.config.trials_per_candidate
                 why = ("its success rate is consistent with the /done goal" if promising else

@@ -20,7 +20,7 @@ import math
 from typing import Any
 
 from enpire.agent.api import AgentReply, ResearchState
-from enpire.agent.bc_recipes import lcb_incumbent
+from enpire.agent.bc_recipes import consistent_with_goal, lcb_incumbent, recipe_results, trainer_exhausted
 from enpire.agent.space import candidate_key
 from enpire.spec.model import AgentSpec, ExperimentSpec
 
@@ -71,29 +71,13 @@ class RlRecipeSearch:
         # an online learner learns across its candidate's trials: one-trial screens would stop it after one
         self.trials = max(int(config.trials_per_candidate), int(config.get("rl_trials_per_candidate", 32)))
 
-    def _results(self, state: ResearchState) -> dict[str, tuple[float, int, int, bool]]:
-        """candidate key -> (pooled successes, pooled trials, latest iteration, was it ever kept)."""
-        out: dict[str, tuple[float, int, int, bool]] = {}
-        for it in state.iterations:
-            if it.candidate.get("kind") == "rl" and it.candidate_id and it.decision != "rejected":
-                kept = it.decision == "keep" or out.get(it.candidate_id, (0, 0, 0, False))[3]
-                out[it.candidate_id] = (it.candidate_success_rate * it.candidate_trials, it.candidate_trials,
-                                        it.index, kept)
-                self.recipes.setdefault(it.candidate_id, dict(it.candidate.get("recipe") or {}))
-        return out
-
     def propose(self, state: ResearchState) -> AgentReply:
-        results = self._results(state)
-        tried = {k: v for k, v in results.items() if v[1] > 0}
+        tried = {k: v for k, v in recipe_results(state, "rl", self.recipes).items() if v[1] > 0}
         inc = lcb_incumbent(tried, self.z)
-        left = state.budgets.remaining().get("trainer_seconds", math.inf)
-        trained = len(tried)
-        per_job = state.budgets.used.get("trainer_seconds", 0.0) / trained if trained else 0.0
-        no_trainer = trained > 0 and left < max(per_job, 1e-6)
+        no_trainer = trainer_exhausted(state, len(tried))
         if inc is not None:
             key, (s, n, index, _kept) = inc
-            goal = self.spec.done.min_success_rate
-            promising = n and s / n >= goal - 2.0 * math.sqrt(goal * (1 - goal) / n)
+            promising = consistent_with_goal(s, n, self.spec.done.min_success_rate)
             if promising or no_trainer:
                 trials = self.config.reevaluate_trials if promising else self.trials
                 why = ("its success rate is consistent with the /done goal" if promising else
