@@ -169,6 +169,7 @@ def test_scripted_session_records_its_trials(task: str, store: list[str], tmp_pa
 
 
 # ---- the cause, at the unit level -----------------------------------------------------------------
+@pytest.mark.slow  # 6-9 s: with the slow tests (still in CI), keeping `make test` under ten minutes
 def test_every_dagger_round_logs_into_one_open_run(migrated_store: Path, tmp_path: Path) -> None:
     """BC + two DAgger retrains into one iteration run: no immutable-param clash, params once, run left open."""
     import shutil

@@ -26,6 +26,7 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> str:
     return uri
 
 
+@pytest.mark.slow  # 6-9 s: with the slow tests (still in CI), keeping `make test` under ten minutes
 def test_report_over_two_sessions(store: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "rep"
     assert report_main(["--tracking-uri", store, "--out", str(out)]) == 0
