@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 
 from enpire.agent.api import Agent, AgentReply
 from enpire.agent.calls import AgentCalls, Pipeline, strict_lag
+from enpire.agent.evidence import evidence_store
 from enpire.agent.idle_fill import IdleFill
 from enpire.agent.intake import normalise, rejection
 from enpire.agent.order import CallOrder
@@ -98,6 +99,8 @@ class Session(AgentCalls):
         self.order = CallOrder(spec.determinism, lag=strict_lag(spec.fleet, sizes), sizes=sizes)
         self.pipeline = Pipeline()  # the fleet's trial rate: how far ahead agents are asked
         self.idle_fill = IdleFill(spec)  # idle_stations=confirm: stations confirm the leader while agents think
+        # records and replays of recent trials, for agents that look at them (enpire.agent.evidence)
+        self.evidence = evidence_store(spec, [m.agent for m in self.team.members], Path(context.run_dir) / "evidence")
         self.stopped_by: str | None = None
         self.breach: IntegrityError | None = None
         self.done_at: dict[str, float] | None = None
@@ -207,6 +210,8 @@ class Session(AgentCalls):
     def _closed(self, summary: IterationSummary, records: list, member: Member | None,
                 transcript: list | tuple = (), started: float | None = None) -> None:
         self.order.close(summary, member.name if member is not None else None)
+        if self.evidence is not None:  # before the writer may delete the replays it does not show
+            self.evidence.keep(summary, list(records))
         if self.observers:
             event = IterationClosed(
                 summary, list(records), summary.index in self.tree.raised_best,
@@ -482,6 +487,8 @@ class Session(AgentCalls):
                 self.executor.close()
                 write_interventions(self.context.run_dir, self.executor.interventions())
                 self.team.close()
+                if self.evidence is not None:
+                    self.evidence.close()
                 os.environ.pop(RUN_DIR_ENV, None)
                 if self.tracking is not None:
                     self.tracking.wait()  # a session shorter than MLflow's open: the run is needed from here on

@@ -40,6 +40,9 @@ class ResearchState:
     budgets: Budgets
     proposal_schema: dict[str, Any]  # the JSON Schema a proposal must satisfy
     slots: int = 1  # proposals this call may return (the agent's `batch`): each becomes its own iteration
+    # recent trials' records and stills (enpire.agent.evidence.EvidenceView), for agents that ask for it
+    # (`wants_evidence = True`); None otherwise
+    evidence: Any = None
 
 
 @dataclass
@@ -66,7 +69,8 @@ class AgentReply:
 class Agent(Protocol):
     name: str  # e.g. "search-0", "claude-1"
     branch: str
-    # optional: `batch` (int, default 1): proposals per call, `max_outstanding` (default 1): iterations at once
+    # optional: `batch` (int, default 1): proposals per call, `max_outstanding` (default 1): iterations at once,
+    # `wants_evidence` (bool, default False): the state carries an EvidenceView of recent trials
 
     def propose(self, state: ResearchState) -> AgentReply: ...
 

@@ -16,13 +16,15 @@ starts, never what it is asked, so a seed still fixes every proposal and trial.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections import deque
 from typing import TYPE_CHECKING, Any
 
-from enpire.agent.api import Budgets
+from enpire.agent.api import Budgets, ResearchState
 
 if TYPE_CHECKING:
+    from enpire.agent.evidence import EvidenceStore
     from enpire.agent.order import CallOrder
     from enpire.agent.team import Member, Team
     from enpire.agent.tree import IdeaTree
@@ -80,6 +82,13 @@ class AgentCalls:
     trainer: TrainerSlot
     schema: dict[str, Any]
     pipeline: Pipeline
+    evidence: EvidenceStore | None
+
+    def _evident(self, member: Member, state: ResearchState, horizon: int | None = None) -> ResearchState:
+        """`state` with the recent trials' evidence, for an agent that asks for it."""
+        if self.evidence is None or not getattr(member.agent, "wants_evidence", False):
+            return state
+        return dataclasses.replace(state, evidence=self.evidence.view(horizon))
 
     def _budgets(self, horizon: int | None = None) -> Budgets:
         used, limits = self.ledger.snapshot()
@@ -111,7 +120,8 @@ class AgentCalls:
                 continue
             slots = max(1, min(int(getattr(member.agent, "batch", 1)), self._iterations_left()))
             self.ledger.reserve("iterations", slots)
-            state = self.tree.state(member.agent.branch, self._budgets(), self.schema, slots=slots)
+            state = self._evident(member, self.tree.state(member.agent.branch, self._budgets(), self.schema,
+                                                          slots=slots))
             self.team.call(member, state, time.monotonic(), slots=slots)
 
     def _start_calls_in_order(self) -> None:
@@ -128,7 +138,7 @@ class AgentCalls:
                 member.agent.observe(summary)
             horizon = self.order.horizon(index)
             self.ledger.reserve("iterations", slots)
-            state = self.tree.state(member.agent.branch, self._budgets(horizon), self.schema, horizon=horizon,
-                                    slots=slots)
+            state = self._evident(member, self.tree.state(member.agent.branch, self._budgets(horizon), self.schema,
+                                                          horizon=horizon, slots=slots), horizon)
             self.team.call(member, state, time.monotonic(), index=index, slots=slots)
             self.order.started(index)

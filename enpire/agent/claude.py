@@ -38,6 +38,14 @@ import httpx2
 
 from enpire.agent.api import AgentReply, ResearchState
 from enpire.agent.claude_client import CallFailed, CallUsage, ClaudeOptions, MessagesCaller
+from enpire.agent.claude_evidence import (
+    INVESTIGATION_TOOLS,
+    TOOL_NAMES,
+    answer,
+    stills,
+    tools_prompt,
+    without_image_data,
+)
 from enpire.agent.claude_prompt import (
     NUDGE,
     SYSTEM_PROMPT,
@@ -103,6 +111,8 @@ class ClaudeAgent:
         self._contract = policy_contract(spec) if code else None  # steps one station of the spec, once
         self._tool = tool_definition(self._schema, source_description(spec) if code else None)
         self._caller = MessagesCaller(self.opts, self.name, http_client)
+        self.wants_evidence = self.opts.images > 0 or self.opts.tools  # the loop then adds state.evidence
+        self.evidence_size = self.opts.image_size
         self._failures: list[str] = []
         self._feedback: list[str] = []
         self.calls = 0  # Messages API calls made (a call's SDK retries count once)
@@ -119,7 +129,9 @@ class ClaudeAgent:
         if tokens_left is not None and tokens_left <= 0:
             raise TokenBudgetSpent(self.name, "token budget spent: no further call may start")
         context = render_context(state, self._spec, self.opts.history, self.opts.trials_per_candidate, self._feedback)
-        turns = _Turns(messages=[{"role": "user", "content": context}])
+        images = stills(state, self.opts.images)
+        content: str | list[dict[str, Any]] = [{"type": "text", "text": context}, *images] if images else context
+        turns = _Turns(messages=[{"role": "user", "content": content}])
         reply = self._converse(turns, state, tokens_left)
         self.tokens_in += reply.tokens_in
         self.tokens_out += reply.tokens_out
@@ -143,12 +155,12 @@ class ClaudeAgent:
 
     # -- one proposal's conversation ------------------------------------------------------
     def _converse(self, turns: _Turns, state: ResearchState, tokens_left: float | None) -> AgentReply:
-        nudged, corrections, sent = False, 0, 0
+        nudged, corrections, sent, investigations = False, 0, 0, 0
         last_invalid: dict[str, Any] | None = None
         while True:
             if tokens_left is not None and tokens_left - turns.tokens_in - turns.tokens_out <= 0:
                 return turns.reply(last_invalid, None if last_invalid else "token budget spent during the proposal")
-            params = self._params(turns.messages)
+            params = self._params(turns.messages, investigate=investigations < self.opts.max_tool_calls)
             entry: dict[str, Any] = {"call": len(turns.transcript),
                                      "request": _request_record(params, sent, first=not turns.transcript)}
             sent = len(turns.messages)
@@ -161,8 +173,8 @@ class ClaudeAgent:
                 return turns.reply(None, f"{failed.kind}: {failed}")
             self.calls += 1
             content = _blocks(message)
-            usage = CallUsage.of(message, _chars(params["system"], params["tools"], params["messages"]) // 4,
-                                 _chars(content) // 4)
+            usage = CallUsage.of(message, _chars(params["system"], params["tools"],
+                                                 without_image_data(params["messages"])) // 4, _chars(content) // 4)
             if usage.problems:
                 log.warning("%s: implausible usage in the response (%s); counted %d in, %d out (estimated: %s)",
                             self.name, "; ".join(usage.problems), usage.tokens_in, usage.output_tokens,
@@ -187,6 +199,13 @@ class ClaudeAgent:
                 turns.messages.append({"role": "user", "content": NUDGE + self._cut_off(stop)})
                 continue
             first, extra = uses[0], uses[1:]
+            if self.opts.tools and first.get("name") in TOOL_NAMES and investigations < self.opts.max_tool_calls:
+                investigations += 1  # answered, not a correction; the bound then forces the proposal
+                body, failed = answer(str(first["name"]), first.get("input"), state)
+                result = {"type": "tool_result", "tool_use_id": first.get("id", ""), "content": body}
+                turns.messages.append({"role": "user", "content": [{**result, "is_error": True} if failed else result]
+                                       + [self._tool_error(u, None) for u in extra]})
+                continue
             proposal = first.get("input") if isinstance(first.get("input"), dict) else {}
             problems = proposal_problems(proposal, self._schema) if first.get("name") == TOOL_NAME else []
             if first.get("name") == TOOL_NAME and not problems:
@@ -212,7 +231,10 @@ class ClaudeAgent:
 
     def _tool_error(self, use: dict[str, Any], problems: list[Any] | None,
                     proposal: dict[str, Any] | None = None, stop: Any = None) -> dict[str, Any]:
-        if use.get("name") != TOOL_NAME:
+        if use.get("name") in TOOL_NAMES and self.opts.tools:
+            text = (f"No more investigation for this proposal (max_tool_calls={self.opts.max_tool_calls}); "
+                    f"call {TOOL_NAME} now.")
+        elif use.get("name") != TOOL_NAME:
             text = f"Unknown tool {clip(str(use.get('name')), 100)!r}; the only tool is {TOOL_NAME}."
         elif problems is None:
             text = "Only one proposal per turn is used; this extra call was ignored."
@@ -227,17 +249,24 @@ class ClaudeAgent:
                    f"{TOOL_NAME} again:\n" + "\n".join(lines) + self._cut_off(stop)
         return {"type": "tool_result", "tool_use_id": use.get("id", ""), "is_error": True, "content": text}
 
-    def _params(self, messages: list[dict[str, Any]]) -> dict[str, Any]:
+    def _params(self, messages: list[dict[str, Any]], investigate: bool = False) -> dict[str, Any]:
+        """One call's parameters; `investigate`: the investigation tools may still be called (else, with
+        thinking off, the tool choice is forced to the proposal)."""
         o = self.opts
         system: list[dict[str, Any]] = [{"type": "text", "text": SYSTEM_PROMPT}]
         if self._contract:
             system.append({"type": "text", "text": self._contract})
+        if o.tools and o.max_tool_calls:
+            system.append({"type": "text", "text": tools_prompt(o.max_tool_calls)})
         if o.cache_prompt:  # the cached prefix: tools, then every system block
             system[-1]["cache_control"] = {"type": "ephemeral"}
+        tools = [self._tool, *INVESTIGATION_TOOLS] if o.tools and o.max_tool_calls else [self._tool]
         params: dict[str, Any] = {"model": o.model, "max_tokens": o.max_tokens, "system": system,
-                                  "tools": [self._tool], "messages": messages}
+                                  "tools": tools, "messages": messages}
         if o.thinking == "off":
-            params["tool_choice"] = {"type": "tool", "name": TOOL_NAME, "disable_parallel_tool_use": True}
+            free = investigate and len(tools) > 1  # any tool (an investigation or the proposal), else the proposal
+            params["tool_choice"] = ({"type": "any", "disable_parallel_tool_use": True} if free
+                                     else {"type": "tool", "name": TOOL_NAME, "disable_parallel_tool_use": True})
             if o.temperature is not None:  # no longer a typed SDK argument; the API still takes it
                 params["extra_body"] = {"temperature": o.temperature}
         else:  # forced tool use and temperature are not allowed with extended thinking
@@ -277,7 +306,7 @@ def _request_record(params: dict[str, Any], sent: int, first: bool) -> dict[str,
     rec: dict[str, Any] = {"model": params["model"], "max_tokens": params["max_tokens"],
                            "system": [b.get("text") for b in params["system"]], "tool_choice": params["tool_choice"],
                            "tools": params["tools"] if first else [t["name"] for t in params["tools"]],
-                           "messages_before": sent, "messages": params["messages"][sent:]}
+                           "messages_before": sent, "messages": without_image_data(params["messages"][sent:])}
     for key in ("thinking", "extra_body"):
         if key in params:
             rec[key] = params[key]

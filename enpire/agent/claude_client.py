@@ -48,6 +48,10 @@ class ClaudeOptions:
     cache_prompt: bool
     history: int
     trials_per_candidate: int
+    images: int = 0  # stills per context (enpire.agent.claude_evidence)
+    image_size: tuple[int, int] = (256, 192)
+    tools: bool = False  # investigation tools beside propose_experiment
+    max_tool_calls: int = 0
 
     @classmethod
     def from_options(cls, o: Any) -> ClaudeOptions:
@@ -58,7 +62,14 @@ class ClaudeOptions:
                    base_url=get("base_url"), call_timeout_s=float(get("call_timeout_s")),
                    max_retries=int(get("max_retries")), max_consecutive_failures=int(get("max_consecutive_failures")),
                    max_corrections=int(get("max_corrections", 2)), cache_prompt=bool(get("cache_prompt", True)),
-                   history=int(get("history", 40)), trials_per_candidate=int(get("trials_per_candidate")))
+                   history=int(get("history", 40)), trials_per_candidate=int(get("trials_per_candidate")),
+                   images=int(get("images", 0)), image_size=_size(get("image_size", (256, 192))),
+                   tools=bool(get("tools", False)), max_tool_calls=int(get("max_tool_calls", 0)))
+
+
+def _size(value: Any) -> tuple[int, int]:
+    width, height = (int(v) for v in value)
+    return width, height
 
 
 class CallFailed(Exception):

@@ -221,6 +221,15 @@ def select_history(iterations: tuple[IterationSummary, ...], own: str, limit: in
     return [it for it in iterations if it.index in keep]
 
 
+def memory_view(spec: ExperimentSpec) -> dict[str, Any] | None:
+    """The notebooks the Claude agent borrows (enpire.agent.memory), or None."""
+    from enpire.agent import memory
+
+    config = next((c for c in (spec.agent, *spec.team) if c.kind == "claude" and c.get("memory_from")), None)
+    loaded = memory.check(spec, config) if config is not None else None
+    return loaded.view(spec.policy) if loaded is not None else None
+
+
 def render_context(state: ResearchState, spec: ExperimentSpec, history: int, trials_default: int,
                    feedback: list[str]) -> str:
     """The user message of one proposal: task, policy, goal, budgets, idea tree, other branches."""
@@ -247,6 +256,11 @@ def render_context(state: ResearchState, spec: ExperimentSpec, history: int, tri
         "Best recipes of the other branches (you may borrow one; set borrowed_from):",
         quote("other_branches", others),
     ]
+    notebook = memory_view(spec)
+    if notebook is not None:  # agent.memory_from: another session's notebooks, recipes mapped onto this space
+        parts += ["Research notebooks of an earlier session (agent.memory_from; its recipes with their evidence, "
+                  "mapped onto this search space by name; set borrowed_from to a branch's `borrowed_from` value "
+                  "when you build on one):", quote("notebook", bounded(notebook))]
     if state.policy_kind == "code":
         code = code_sources(state)
         parts += [f"Code to build on (the source of earlier code candidates, with the tracebacks of their crashed "

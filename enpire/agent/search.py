@@ -16,6 +16,9 @@ Strategy (config `conf/agent/search.yaml`), in the policy's parameter space scal
 - Borrowing: with chance `borrow_prob` a fresh proposal recentres the branch on another
   branch's best recipe when it beats this branch's incumbent beyond noise; recorded in
   `borrowed_from`.
+- Memory (`memory_from`, enpire.agent.memory): the recipes of another session's notebook, mapped onto this
+  search space, are proposed before anything else (the best first, dealt out over the team; each carries
+  `borrowed_from` = memory:<session>/<branch>), and every branch's mean starts at the best of them.
 - policy=bc / policy=code: see enpire.agent.bc_recipes (recipe search; re-evaluating a given file);
   policy=rl: enpire.agent.rl_recipes (online-RL recipe search, warm-starting from kept checkpoints).
 - Deterministic for a seed: all randomness comes from one numpy Generator seeded by
@@ -28,6 +31,7 @@ import math
 
 import numpy as np
 
+from enpire.agent import memory
 from enpire.agent.api import AgentReply, ResearchState
 from enpire.agent.bc_recipes import strategy_for
 from enpire.agent.protocol import ProtocolAgent, Stats
@@ -66,6 +70,11 @@ class SearchAgent(ProtocolAgent):
         if spec.policy.kind == "rl":  # policy=rl: online-RL recipe search (enpire.agent.rl_recipes)
             self.strategy = RlRecipeSearch(spec, config)
         self._shaped = Ranking()  # by shaped score (the CEM centre), kept like the incumbent
+        found = memory.seeds(spec, config)  # agent.memory_from: another session's recipes, evaluated first
+        self.memory_seeds = memory.deal(found, spec, config, index)
+        self.memory_centred = bool(found)
+        if found:
+            self.mean = to_unit(found[0].params, spec.policy)
 
     def propose(self, state: ResearchState) -> AgentReply:
         if self.strategy is not None:
@@ -73,6 +82,9 @@ class SearchAgent(ProtocolAgent):
         return super().propose(state)
 
     def _fresh(self, state: ResearchState) -> dict:
+        seed = self._memory_seed()
+        if seed is not None:
+            return seed
         inc = self.incumbent()
         borrowed = self._maybe_borrow(state, inc)
         if borrowed is not None:
@@ -95,8 +107,9 @@ class SearchAgent(ProtocolAgent):
                 if candidate_key({"kind": "params", "params": params}) not in self.stats:
                     break
             change = describe_change(params, parent_params, self.spec.policy)
+            around = "the borrowed recipe (agent.memory_from)" if self.memory_centred else "the baseline"
             why = (f"the elites of the last {len(self.recent[-self.population:])} candidates lie that way"
-                   if self.recent else "a first step around the baseline explores the space")
+                   if self.recent else f"a first step around {around} explores the space")
             best = f"{inc[1].successes:.0f}/{inc[1].trials}" if inc else "none yet"
             if broad:
                 why = "the incumbent is below the /done goal, so the first generation explores the whole space"
@@ -112,6 +125,19 @@ class SearchAgent(ProtocolAgent):
         best = self._best_shaped()
         self.proposed_rate[key] = shaped(best) if best else 0.0
         return self._proposal(params, parent_it, self.config.trials_per_candidate, hypothesis, borrowed)
+
+    def _memory_seed(self) -> dict | None:
+        """The next borrowed recipe this branch has not evaluated (a resumed session may have), or None."""
+        while self.memory_seeds:
+            b = self.memory_seeds.pop(0)
+            if b.key in self.stats:
+                continue
+            self.fresh_count += 1
+            best = self._best_shaped()
+            self.proposed_rate[b.key] = shaped(best) if best else 0.0
+            return self._proposal(b.params, None, memory.first_chunk(b, self.spec, self.config.trials_per_candidate),
+                                  b.hypothesis(self.spec.task.name, self.spec.robot.name), b.source)
+        return None
 
     def _maybe_borrow(self, state: ResearchState, inc: tuple[str, Stats] | None) -> str | None:
         if self.borrow_prob <= 0 or self.rng.random() >= self.borrow_prob:

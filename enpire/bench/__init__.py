@@ -28,6 +28,7 @@ MODULES = (
     "enpire.bench.attribution",  # attribution (failure attribution in the search agent)
     "enpire.bench.learning",  # learning (scripted vs bc vs rl on one task)
     "enpire.bench.detector",  # detector (a learned success verifier vs the state verifier)
+    "enpire.bench.memory",  # memory (a drawer notebook starting a jaco-drawer session)
 )
 
 

@@ -17,8 +17,14 @@ The map is inverted on recorded trajectories (enpire.policy.transitions) to reco
 the command the station recorded. The scripted base is always reset without feedback, on the station as in
 the replay, so the replayed base equals the executed one.
 
-Exploration (`explore: true`) samples the Gaussian with a numpy generator seeded from the trial's first
-observation and the snapshot number: a trial's actions are a function of its reset state and its snapshot.
+Exploration (`explore: true`) is smooth: the policy's Gaussian is sampled with temporally correlated noise, an
+Ornstein-Uhlenbeck process of unit variance and correlation time NOISE_CORRELATION_S (1 s), started afresh at
+each attempt, instead of an independent draw every control step. Per-step noise at 50 Hz shakes the arm (on a
+real robot, the gearboxes) and breaks every "held still" condition (reach's 0.05 m/s, a peg's hold) even where
+the mean action is right; correlated noise explores offsets the arm can act out and the verifier can judge,
+as state-dependent exploration does for real-robot RL. The noise comes from a numpy generator seeded from the
+trial's first observation and the snapshot number: a trial's actions are a function of its reset state and its
+snapshot.
 """
 
 from __future__ import annotations
@@ -40,6 +46,7 @@ from enpire.world.api import AttemptFeedback, Observation, Policy
 ACTION_SIZE = 5
 YAW_SCALE, GRIP_SCALE = 0.1, 0.25  # residual: rad of heading and grip command per unit of action
 YAW_RANGE = 0.5  # direct: rad of heading at |a| = 1
+NOISE_CORRELATION_S = 1.0  # s: correlation time of the exploration noise (see the module docstring)
 SNAPSHOT_GLOB = "snap-*.zip"
 
 
@@ -161,12 +168,15 @@ class RLPolicy:
         self.explore = bool(meta.get("explore", True))
         self.base = base_policy(spec, meta.get("base_params")) if self.map.residual else None
         self.rng = np.random.default_rng(0)
+        self.keep = float(np.exp(-spec.control_dt / NOISE_CORRELATION_S))  # noise kept from one step to the next
+        self.noise = np.zeros(ACTION_SIZE)
 
     def reset(self, obs: Observation, feedback: AttemptFeedback | None = None) -> None:
         if self.base is not None:
             self.base.reset(obs, None)  # never feedback: the learner's replay of the base has none either
         digest = hashlib.sha256(flatten_observation(obs).tobytes() + self.version.to_bytes(8, "little")).digest()
         self.rng = np.random.default_rng(int.from_bytes(digest[:8], "little"))
+        self.noise = self.rng.standard_normal(ACTION_SIZE)  # the process's stationary distribution
 
     def act(self, obs: Observation) -> np.ndarray:
         import torch
@@ -177,7 +187,8 @@ class RLPolicy:
             mean, log_std, _ = self.model.actor.get_action_dist_params(x)
         u = mean[0].numpy().astype(np.float64)
         if self.explore:
-            u = u + np.exp(log_std[0].numpy().astype(np.float64)) * self.rng.standard_normal(u.shape)
+            self.noise = self.keep * self.noise + np.sqrt(1.0 - self.keep ** 2) * self.rng.standard_normal(u.shape)
+            u = u + np.exp(log_std[0].numpy().astype(np.float64)) * self.noise
         return self.map.to_command(obs, np.tanh(u), base)
 
 

@@ -36,6 +36,10 @@ from enpire.policy.transitions import Transitions
 
 log = logging.getLogger(__name__)
 INITIAL_LOG_STD = -2.5  # pre-tanh std 0.08: about the entropy SAC targets for 5 action dims
+# SAC's temperature starts at 0.01, not SB3's 1.0: rewards here are shaping terms of a few hundredths a step,
+# against which a temperature of 1 makes entropy the whole objective (the policy's std tripled within a few
+# hundred steps and the residual forgot the task); it is still tuned towards the target entropy from there
+INITIAL_ENT_COEF = "auto_0.01"
 
 
 class SpacesEnv(gym.Env):
@@ -102,7 +106,8 @@ class Learner:
             learning_rate=float(recipe["learning_rate"]), batch_size=int(recipe["batch_size"]),
             gamma=float(recipe["gamma"]), buffer_size=int(recipe["buffer_size"]), learning_starts=0,
             replay_buffer_class=DemoMixBuffer, replay_buffer_kwargs={"demo_ratio": float(recipe["demo_ratio"])},
-            policy_kwargs={"net_arch": [int(h) for h in recipe["hidden_sizes"]]}, seed=int(seed), device=self.device)
+            policy_kwargs={"net_arch": [int(h) for h in recipe["hidden_sizes"]]}, ent_coef=INITIAL_ENT_COEF,
+            seed=int(seed), device=self.device)
         if init_from:  # warm start: the kept checkpoint's networks, this recipe's buffer and learning rate
             replaced = {k: kwargs[k] for k in ("learning_rate", "batch_size", "gamma")}
             kept = {k: kwargs[k] for k in ("buffer_size", "replay_buffer_class", "replay_buffer_kwargs", "seed")}

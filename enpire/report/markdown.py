@@ -42,6 +42,15 @@ def decision_cell(it: Iteration) -> str:
     return it.decision
 
 
+def parent_cell(it: Iteration) -> object:
+    """The parent iteration; a recipe borrowed from another session's notebook (agent.memory_from) says so."""
+    source = it.borrowed_from or ""
+    if source.startswith("memory:"):
+        session, _, branch = source.removeprefix("memory:").partition("/")
+        return f"borrowed: memory:{session[:8]}/{branch}"
+    return it.parent
+
+
 ITERATION_HEADERS = ("#", "agent", "parent", "decision", "pass@1 (own trials)", "pass@k (own trials)",
                      "candidate pooled", "trials", "robot s", "tokens", "hypothesis")
 
@@ -55,7 +64,7 @@ def iteration_table(session: Session, hypothesis_chars: int = 90) -> str:
         hyp = it.hypothesis if len(it.hypothesis) <= hypothesis_chars else it.hypothesis[: hypothesis_chars - 1] + "…"
         n = it.evidence
         pooled = it.pooled
-        rows.append((it.index, it.agent, it.parent, decision_cell(it), rate_cell(it.metric("pass_at_1"), n),
+        rows.append((it.index, it.agent, parent_cell(it), decision_cell(it), rate_cell(it.metric("pass_at_1"), n),
                      rate_cell(it.metric("pass_at_k"), n),
                      f"{pooled.successes}/{pooled.trials} (lower bound {pooled.lcb:.2f})" if pooled.trials else "–",
                      int(it.metric("trials")), it.metric("robot_seconds"), int(it.metric("tokens")), hyp))

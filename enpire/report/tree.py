@@ -86,6 +86,8 @@ def _label(it: Iteration, key: str | None) -> str:
         text += " cancelled"
     elif it.decision in ("rejected", "crash", "unsafe"):
         text += f" {it.decision}"
+    if (it.borrowed_from or "").startswith("memory:"):  # from another session's notebook (agent.memory_from)
+        text += " (memory)"
     return text
 
 

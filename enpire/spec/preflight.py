@@ -139,8 +139,18 @@ def environment_problems(spec: ExperimentSpec, stores: dict[str, list[Problem]])
         except Exception as error:  # a store MLflow cannot read (a newer schema, a server error ...)
             problems.append(Problem("resume", spec.resume, f"a session run readable from the store {uri} "
                                                            f"({type(error).__name__}: {str(error)[:200]})"))
+    if not problems:  # agent.memory_from: the other session's notebooks are in this store (enpire.agent.memory)
+        problems += memory_problems(spec)
     return [*problems, *control_root_problems(dict(spec.resolved)), *artifact_root_problems(dict(spec.resolved)),
             *camera_problems(spec), *motion_problems(spec)]
+
+
+def memory_problems(spec: ExperimentSpec) -> list[Problem]:
+    if not any(c.get("memory_from") for c in (spec.agent, *spec.team)):
+        return []  # MLflow is not imported for a session that borrows nothing
+    from enpire.agent.memory import problems
+
+    return problems(spec)
 
 
 def preflight(argv: list[str], compose_only: bool = False) -> list[list[str]]:

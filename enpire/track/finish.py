@@ -7,6 +7,7 @@ same dict, so they agree by construction (tests read both back and compare).
 
 from __future__ import annotations
 
+import logging
 import time
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -23,6 +24,8 @@ if TYPE_CHECKING:
     from enpire.fleet.trainer_slot import TrainerSlot
     from enpire.spec.errors import IntegrityError
     from enpire.spec.model import ExperimentSpec
+
+log = logging.getLogger(__name__)
 
 
 class FinishedSession(Protocol):
@@ -128,6 +131,19 @@ def session_summary(s: FinishedSession) -> dict[str, Any]:
     return out
 
 
+def notebooks(s: FinishedSession) -> dict[str, Any]:
+    """Each branch's research notebook and their index (enpire.agent.notebook): artifacts of the session run;
+    one that cannot be built is logged and left out, never the end of the session."""
+    from enpire.agent import memory, notebook
+
+    try:
+        agents = {m.agent.branch: m.agent for m in s.team.members}
+        return notebook.documents(s.spec, s.tree, s.session_id, agents, memory.report(s.spec))
+    except Exception:
+        log.exception("research notebooks not written")
+        return {}
+
+
 def session_end(s: FinishedSession, code: int) -> SessionEnd:
     """The summary, its text and what the session run is closed with; the same dict gives the printed
     summary and the run's metrics."""
@@ -143,5 +159,6 @@ def session_end(s: FinishedSession, code: int) -> SessionEnd:
     tree = [iteration_document(it, it.index in s.tree.raised_best) for it in s.tree.iterations]
     interventions = s.executor.interventions()
     documents = {"human_interventions.json": {"interventions": interventions}} if interventions else {}
+    documents.update(notebooks(s))
     return SessionEnd(summary=summary, text=summary_mod.render(summary), metrics=metrics, tags=tags, idea_tree=tree,
                       step=len(s.tree.iterations), status="FINISHED" if code == 0 else "FAILED", documents=documents)

@@ -102,8 +102,9 @@ EXPENSIVE_EFFECTS = (mujoco.mjtRndFlag.mjRND_SHADOW, mujoco.mjtRndFlag.mjRND_REF
 class ReplayRenderer:
     """Renders replays of one session's scene (built once, lazily) to mp4 files."""
 
-    def __init__(self, spec: ExperimentSpec) -> None:
+    def __init__(self, spec: ExperimentSpec, size: tuple[int, int] | None = None) -> None:
         self.spec = spec
+        self.width, self.height = size or (spec.video.width, spec.video.height)
         self._model: mujoco.MjModel | None = None
         self._data: mujoco.MjData | None = None
         self._renderer: mujoco.Renderer | None = None
@@ -114,19 +115,28 @@ class ReplayRenderer:
 
             scene = build_scene(self.spec)
             self._model, self._data = scene.model, scene.data
-            self._renderer = mujoco.Renderer(self._model, height=self.spec.video.height, width=self.spec.video.width)
+            self._renderer = mujoco.Renderer(self._model, height=self.height, width=self.width)
         return self._model, self._data, self._renderer
 
     def render(self, replay: str | Path, out: Path) -> str:
         """Write `out` (mp4) from the replay file; raises ValueError when the replay does not fit this scene."""
-        model, data, renderer = self._scene()
         rep = Replay(replay)
+        return write_mp4(out, self.frames(rep), rep.fps)
+
+    def frames(self, replay: str | Path | Replay, indices: list[int] | None = None) -> list[np.ndarray]:
+        """RGB frames (height x width x 3) of the replay, all of them or those at `indices`;
+        ValueError when the replay does not fit this scene or an index is out of range."""
+        model, data, renderer = self._scene()
+        rep = replay if isinstance(replay, Replay) else Replay(replay)
         rep.check(model)
+        chosen = list(range(len(rep))) if indices is None else [int(i) for i in indices]
+        if any(not 0 <= i < len(rep) for i in chosen):
+            raise ValueError(f"replay {rep.path}: frames {chosen} asked, it has {len(rep)}")
         saved = model.body_pos.copy(), model.body_quat.copy()
         rep.place_bodies(model)
         frames = []
         try:
-            for i in range(len(rep)):
+            for i in chosen:
                 rep.restore(model, data, i)
                 renderer.update_scene(data, camera=rep.camera)
                 for flag in EXPENSIVE_EFFECTS:
@@ -134,7 +144,7 @@ class ReplayRenderer:
                 frames.append(renderer.render().copy())
         finally:
             model.body_pos[:], model.body_quat[:] = saved
-        return write_mp4(out, frames, rep.fps)
+        return frames
 
     def close(self) -> None:
         if self._renderer is not None:

@@ -68,7 +68,9 @@ def test_research_conversation_uses_results_and_counts_every_token(spec: Experim
     tool = bodies[0]["tools"][0]
     assert tool["name"] == TOOL_NAME
     assert tool["input_schema"]["properties"] == proposal_schema(spec.policy)["properties"]
-    assert bodies[0]["tool_choice"]["name"] == TOOL_NAME
+    # with the investigation tools (the default) any tool may be called; the proposal's tool comes first
+    assert bodies[0]["tool_choice"]["type"] == "any" and [t["name"] for t in bodies[0]["tools"]] == \
+        [TOOL_NAME, "list_trials", "read_trial", "trial_frames", "read_candidate"]
     assert bodies[0]["model"] == spec.agent.get("model") and bodies[0]["max_tokens"] == spec.agent.get("max_tokens")
     assert "temperature" not in bodies[0]  # null in config: the API default
     # the second context carries the first result, its failure details, and the other branch's best

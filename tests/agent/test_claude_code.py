@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from enpire.agent.claude_evidence import tools_prompt
 from enpire.agent.claude_prompt import SYSTEM_PROMPT, TOOL_NAME
 from enpire.agent.proposal import proposal_problems, proposal_schema
 from enpire.policy.contract import policy_contract
@@ -36,9 +37,9 @@ def test_code_prompt_holds_the_contract_and_the_tool_points_at_it(code_spec: Exp
     assert reply.proposal == first and reply.error is None
     body = api.message_requests()[0]
     system = [b["text"] for b in body["system"]]
-    assert system == [SYSTEM_PROMPT, policy_contract(code_spec)]
+    assert system == [SYSTEM_PROMPT, policy_contract(code_spec), tools_prompt(4)]
     assert "cache_control" in body["system"][-1] and "cache_control" not in body["system"][0]
-    contract = system[1]
+    contract = system[1]  # the last block is what the investigation tools are for
     for needle in ("make_policy()", "reset(obs, feedback=None)", "act(obs)", "[x, y, z, yaw, grip]",
                    "`handle_pos`: shape (3,) float64", "`drawer_opening`: shape (1,) float64",
                    "`joint_pos`: shape (6,) float64", "standard library and numpy only",

@@ -8,6 +8,7 @@ session wrote may hold the API key.
 from __future__ import annotations
 
 import inspect
+import json
 import os
 import subprocess
 import sys
@@ -80,4 +81,31 @@ def test_mixed_team_tags_each_agent_kind(tmp_path: Path) -> None:
     assert "claude-0" in agents and agents <= {"claude-0", "search-1"}
     assert int(summary["tokens"]) == api.tokens_returned > 0
     assert float(summary["mtu.search-1"]) == 0 and float(summary["mtu.claude-0"]) > 0
+    assert_key_nowhere(tmp_path, proc)
+
+
+def test_a_session_with_videos_shows_claude_stills_and_stores_their_digests(tmp_path: Path) -> None:
+    """The shipped defaults (images: 2, video on): later calls carry stills of the session's own trials, the
+    iteration's transcript artifact keeps their digests, not their bytes, and every token is still counted."""
+    with FakeMessagesAPI(autopilot=True, seed=2) as api:
+        env = {**os.environ, "ANTHROPIC_API_KEY": FAKE_KEY, "ANTHROPIC_BASE_URL": api.url, "MUJOCO_GL": "egl"}
+        cmd = [sys.executable, "-m", "enpire", "agent=claude", "task=reach", "fleet=2", "budget=small",
+               "budget.iterations=12", "budget.tokens=2000000", "video.fps=5", "determinism=strict",
+               f"tracking.uri=sqlite:///{tmp_path}/mlflow.db", f"tracking.artifact_root={tmp_path}/artifacts",
+               f"hydra.run.dir={tmp_path}/run"]
+        proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    shown = [b for body in api.message_requests() for b in body["messages"][0]["content"]
+             if isinstance(body["messages"][0]["content"], list) and b["type"] == "image"]
+    assert shown, "no call carried a still"
+    digests = []
+    for path in (tmp_path / "artifacts").rglob("transcript.json"):
+        for entry in json.loads(path.read_text()):
+            for message in entry["request"]["messages"]:
+                content = message["content"] if isinstance(message["content"], list) else []
+                digests += [b["source"]["sha256"] for b in content if b.get("type") == "image"]
+                assert not any("data" in b.get("source", {}) for b in content if b.get("type") == "image")
+    assert digests and len(digests) == len(shown)
+    summary = dict(line.split(": ", 1) for line in proc.stdout.splitlines() if ": " in line)
+    assert int(summary["tokens"]) == api.tokens_returned
     assert_key_nowhere(tmp_path, proc)

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from enpire.agent.claude_client import MAX_TOKENS_PER_CALL
+from enpire.agent.claude_evidence import tools_prompt
 from enpire.agent.claude_prompt import SYSTEM_PROMPT, TEXT_LIMIT
 from enpire.spec import ExperimentSpec
 from tests.agent.fake_anthropic import FakeMessagesAPI, research_state, text_answer, tool_call, usage
@@ -33,7 +34,8 @@ def test_transcript_holds_request_text_tool_input_and_billed_usage(spec: Experim
     assert t == reply.transcript and len(t) == 2
     sent = api.message_requests()
     first, second = t
-    assert first["request"]["system"] == [SYSTEM_PROMPT] and first["request"]["model"] == sent[0]["model"]
+    assert first["request"]["system"] == [SYSTEM_PROMPT, tools_prompt(4)]
+    assert first["request"]["model"] == sent[0]["model"]
     assert first["request"]["messages"] == sent[0]["messages"]  # the whole context of the first call
     assert first["request"]["tools"] == sent[0]["tools"] and first["request"]["tool_choice"] == sent[0]["tool_choice"]
     assert first["text"] == "My reasoning: push hard on " + name

@@ -10,6 +10,7 @@ import signal
 import time
 from pathlib import Path
 
+import pytest
 from mlflow.tracking import MlflowClient
 
 from enpire.fleet.local import LocalExecutor
@@ -109,6 +110,7 @@ def make_hanging_station(spec: ExperimentSpec, index: int) -> SimStation:
     return HangingStation(spec, index)
 
 
+@pytest.mark.slow  # 6-12 s: with the slow tests in CI, keeping `make test` under ten minutes
 def test_a_trial_past_the_timeout_is_recorded_as_crash_and_its_worker_replaced(tmp_path: Path) -> None:
     spec = load_spec(["task=drawer", "fleet=1", "executor=local", "executor.max_restarts=1",
                       "executor.trial_timeout_s=2", "video.enabled=false"])

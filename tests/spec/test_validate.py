@@ -84,6 +84,7 @@ BROKEN = {
 }
 
 
+@pytest.mark.slow  # 6-12 s: with the slow tests in CI, keeping `make test` under ten minutes
 def test_broken_config_dir_names_every_broken_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     conf = _small_conf(tmp_path)
     for rel, (text, _) in BROKEN.items():

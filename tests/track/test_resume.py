@@ -180,6 +180,7 @@ def _stored_spec_file(uri: str, session_id: str) -> Path:
     return Path(urlsplit(artifacts).path) / "spec" / "resolved_spec.json"
 
 
+@pytest.mark.slow  # 6-12 s: with the slow tests in CI, keeping `make test` under ten minutes
 def test_resume_of_a_tampered_stored_spec_exits_3_naming_the_key_and_runs_nothing(
         store: list[str], tmp_path: Path) -> None:
     spec, session_id = _recorded_session(store, tmp_path)

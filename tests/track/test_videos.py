@@ -156,6 +156,7 @@ def test_videos_of_kept_iterations_are_rendered_after_the_summary(store: list[st
     assert render_pending(started[0])["rendered"] == 0  # a second renderer finds nothing left
 
 
+@pytest.mark.slow  # 6-12 s: with the slow tests in CI, keeping `make test` under ten minutes
 def test_the_detached_renderer_logs_the_videos_and_says_done(store: list[str], tmp_path: Path,
                                                               monkeypatch: pytest.MonkeyPatch) -> None:
     client, summary, _ = _session(store, tmp_path, monkeypatch, "background", spawn=True)
@@ -177,6 +178,7 @@ def test_inline_videos_are_in_mlflow_when_the_session_returns(store: list[str], 
     assert not list((tmp_path / "run").rglob("*.replay.npz"))
 
 
+@pytest.mark.slow  # 6-12 s: with the slow tests in CI, keeping `make test` under ten minutes
 def test_the_report_says_which_videos_are_pending_and_renders_them_with_videos(
         store: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     from enpire.report.__main__ import main as report_main

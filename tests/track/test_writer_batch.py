@@ -171,6 +171,7 @@ def fixed_clock(monkeypatch: pytest.MonkeyPatch) -> Any:
     return install
 
 
+@pytest.mark.slow  # 6-12 s: with the slow tests in CI, keeping `make test` under ten minutes
 def test_a_burst_written_in_one_transaction_reads_back_exactly_as_one_run_at_a_time(
         template: Path, tmp_path: Path, fixed_clock: Any) -> None:
     n = 14
@@ -264,6 +265,7 @@ tracker.close({}, 0, {}, [], "summary\\n", "FINISHED")
 """
 
 
+@pytest.mark.slow  # 6-12 s: with the slow tests in CI, keeping `make test` under ten minutes
 @pytest.mark.parametrize("kill_at", [1, 3])
 def test_a_process_killed_mid_burst_loses_no_iteration_its_journal_has(template: Path, tmp_path: Path,
                                                                         kill_at: int) -> None:

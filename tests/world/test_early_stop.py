@@ -48,7 +48,8 @@ def _compare(task: str, robot: str, candidates: list[dict[str, float]], seeds: r
     return fail_off, fail_on, early
 
 
-@pytest.mark.parametrize("task", ["drawer", "reach"])
+# drawer: 7 s, with the slow tests in CI
+@pytest.mark.parametrize("task", [pytest.param("drawer", marks=pytest.mark.slow), "reach"])
 def test_early_stop_changes_no_outcome_and_failures_cost_less(task: str) -> None:
     fail_off, fail_on, early = _compare(task, "enarm", [TUNED[task], *FAILING[task][:2]], range(8))
     print(f"{task}: robot-s of failures {fail_off:.1f} -> {fail_on:.1f} ({early} records ended early)")
