@@ -100,7 +100,8 @@ class Session(AgentCalls):
         self.pipeline = Pipeline()  # the fleet's trial rate: how far ahead agents are asked
         self.idle_fill = IdleFill(spec)  # idle_stations=confirm: stations confirm the leader while agents think
         # records and replays of recent trials, for agents that look at them (enpire.agent.evidence)
-        self.evidence = evidence_store(spec, [m.agent for m in self.team.members], Path(context.run_dir) / "evidence")
+        self.evidence = evidence_store(spec, [m.agent for m in self.team.members], Path(context.run_dir) / "evidence",
+                                      lag=self.order.lag)
         self.stopped_by: str | None = None
         self.breach: IntegrityError | None = None
         self.done_at: dict[str, float] | None = None
@@ -488,7 +489,10 @@ class Session(AgentCalls):
                 write_interventions(self.context.run_dir, self.executor.interventions())
                 self.team.close()
                 if self.evidence is not None:
-                    self.evidence.close()
+                    try:
+                        self.evidence.close()
+                    except Exception:  # noqa: BLE001 - lost stills must not cost the session's record
+                        log.warning("closing the agents' evidence store failed", exc_info=True)
                 os.environ.pop(RUN_DIR_ENV, None)
                 if self.tracking is not None:
                     self.tracking.wait()  # a session shorter than MLflow's open: the run is needed from here on

@@ -42,6 +42,7 @@ from enpire.agent.claude_evidence import (
     INVESTIGATION_TOOLS,
     TOOL_NAMES,
     answer,
+    image_tokens,
     stills,
     tools_prompt,
     without_image_data,
@@ -173,8 +174,9 @@ class ClaudeAgent:
                 return turns.reply(None, f"{failed.kind}: {failed}")
             self.calls += 1
             content = _blocks(message)
-            usage = CallUsage.of(message, _chars(params["system"], params["tools"],
-                                                 without_image_data(params["messages"])) // 4, _chars(content) // 4)
+            estimate_in = _chars(params["system"], params["tools"], without_image_data(params["messages"])) // 4 \
+                + image_tokens(params["messages"])
+            usage = CallUsage.of(message, estimate_in, _chars(content) // 4)
             if usage.problems:
                 log.warning("%s: implausible usage in the response (%s); counted %d in, %d out (estimated: %s)",
                             self.name, "; ".join(usage.problems), usage.tokens_in, usage.output_tokens,

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import logging
 from typing import Any
 
 from enpire.agent.api import ResearchState
@@ -29,8 +30,12 @@ from enpire.agent.claude_prompt import CODE_LIMIT, TOOL_NAME, bounded, clip, quo
 from enpire.agent.evidence import EvidenceMissing, TrialNote
 from enpire.spec.schemas import problems_with, validator_for_schema
 
+log = logging.getLogger(__name__)
+
 STILL_AT = (0.0, 0.5, 1.0)  # fractions of a trial's length shown in a context still
 MAX_FRAMES = 3  # frames of one trial_frames answer
+MAX_ROWS = 50  # trials of one list_trials answer
+PIXELS_PER_TOKEN = 750  # what the API bills an image, roughly (for the estimate of a response without usage)
 
 _ITERATION = {"type": "object", "additionalProperties": False, "required": ["iteration"],
               "properties": {"iteration": {"type": "integer", "minimum": 0,
@@ -70,11 +75,11 @@ def image_block(png: bytes) -> dict[str, Any]:
                                         "data": base64.b64encode(png).decode("ascii")}}
 
 
-def _note_row(note: TrialNote) -> dict[str, Any]:
+def _note_row(note: TrialNote, view: Any) -> dict[str, Any]:
     r = note.record
     return {"trial_id": note.trial_id, "iteration": note.iteration, "candidate_id": note.candidate_id,
             "success": note.success, "outcome": r.get("outcome"), "robot_seconds": r.get("robot_seconds"),
-            "error": clip(str(r.get("error") or ""), 300), "frames": bool(note.replay)}
+            "error": clip(str(r.get("error") or ""), 300), "frames": view.has_frames(note)}
 
 
 def stills(state: ResearchState, count: int) -> list[dict[str, Any]]:
@@ -86,9 +91,10 @@ def stills(state: ResearchState, count: int) -> list[dict[str, Any]]:
     for note in view.stills(state.branch, count):
         try:
             png, times = view.frames(note.trial_id, list(STILL_AT))
-        except (EvidenceMissing, ValueError, OSError):
-            continue  # pruned meanwhile, or a replay of another scene: the still is simply not shown
-        caption = {**_note_row(note), "frames_at_robot_s": times,
+        except Exception as error:  # noqa: BLE001 - pruned meanwhile, no GL ...: the still is not shown
+            log.info("still of trial %s not shown: %s", note.trial_id, error)
+            continue
+        caption = {**_note_row(note, view), "frames_at_robot_s": times,
                    "shows": f"{'a successful' if note.success else 'a failed'} trial: start, middle and end"}
         blocks += [{"type": "text", "text": quote("still", caption)}, image_block(png)]
     return blocks
@@ -107,21 +113,25 @@ def answer(name: str, args: Any, state: ResearchState) -> tuple[str | list[dict[
         if view is None:
             return "this session keeps no trial evidence for agents", True
         if name == "list_trials":
-            rows = [_note_row(n) for n in view.trials_of(int(args["iteration"]))]
+            rows = [_note_row(n, view) for n in view.trials_of(int(args["iteration"]))]
             if not rows:
                 return f"no recent trials of iteration {args['iteration']} are kept", True
-            return quote("trials", rows), False
+            shown: list[Any] = rows[:MAX_ROWS]
+            if len(rows) > MAX_ROWS:  # the failed ones first would hide the rate: the first MAX_ROWS in order
+                shown.append(f"[... {len(rows) - MAX_ROWS} more trials of this iteration not listed ...]")
+            return quote("trials", shown), False
         if name == "read_trial":
             note = view.trial(args["trial_id"])
-            return quote("trial", bounded({**_note_row(note), "record": note.record}, 2000, 60)), False
+            return quote("trial", bounded({**_note_row(note, view), "record": note.record}, 2000, 60)), False
         png, times = view.frames(args["trial_id"], list(args["at"]))
         note = view.trial(args["trial_id"])
-        return [{"type": "text", "text": quote("frames", {**_note_row(note), "frames_at_robot_s": times})},
+        return [{"type": "text", "text": quote("frames", {**_note_row(note, view), "frames_at_robot_s": times})},
                 image_block(png)], False
     except EvidenceMissing as missing:
         return str(missing), True
-    except (ValueError, OSError) as error:
-        return f"the frames could not be rendered: {clip(str(error), 300)}", True
+    except Exception as error:  # noqa: BLE001 - a tool must answer, never end the proposal's conversation
+        log.warning("investigation %s failed: %s", name, error)
+        return f"the tool failed: {type(error).__name__}: {clip(str(error), 300)}", True
 
 
 def _candidate(state: ResearchState, index: int) -> str:
@@ -139,6 +149,22 @@ def _candidate(state: ResearchState, index: int) -> str:
                                "candidate_trials": it.candidate_trials,
                                "candidate_success_rate": round(it.candidate_success_rate, 4),
                                "failure_histogram": bounded(list(it.failure_histogram))})
+
+
+def image_tokens(value: Any) -> int:
+    """An estimate of what the images in `value` are billed (width x height / PIXELS_PER_TOKEN each, from the
+    PNG header), for a response whose usage cannot be trusted."""
+    if isinstance(value, list):
+        return sum(image_tokens(v) for v in value)
+    if not isinstance(value, dict):
+        return 0
+    source = value.get("source")
+    if value.get("type") == "image" and isinstance(source, dict) and isinstance(source.get("data"), str):
+        head = base64.b64decode(source["data"][:44].encode("ascii") + b"==", validate=False)[:24]
+        if len(head) == 24 and head[:8] == b"\x89PNG\r\n\x1a\n":
+            return int.from_bytes(head[16:20], "big") * int.from_bytes(head[20:24], "big") // PIXELS_PER_TOKEN
+        return 0
+    return sum(image_tokens(v) for v in value.values())
 
 
 def without_image_data(value: Any) -> Any:

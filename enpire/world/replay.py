@@ -115,8 +115,14 @@ class ReplayRenderer:
 
             scene = build_scene(self.spec)
             self._model, self._data = scene.model, scene.data
+            vis = self._model.vis.global_  # the offscreen buffer must hold this renderer's size
+            vis.offwidth, vis.offheight = max(int(vis.offwidth), self.width), max(int(vis.offheight), self.height)
             self._renderer = mujoco.Renderer(self._model, height=self.height, width=self.width)
         return self._model, self._data, self._renderer
+
+    def frames_ready(self) -> None:
+        """Build the scene and its GL context now (they are otherwise built by the first frame)."""
+        self._scene()
 
     def render(self, replay: str | Path, out: Path) -> str:
         """Write `out` (mp4) from the replay file; raises ValueError when the replay does not fit this scene."""

@@ -13,6 +13,7 @@ import dataclasses
 import hashlib
 import io
 import json
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -20,11 +21,13 @@ import imageio.v3 as iio
 import numpy as np
 import pytest
 
+from enpire.agent.calls import strict_lag
 from enpire.agent.claude_prompt import DATA_TAG, TOOL_NAME
-from enpire.agent.evidence import EvidenceStore, TrialNote
+from enpire.agent.evidence import EvidenceMissing, EvidenceStore, TrialNote
 from enpire.fleet.stations import make_station
 from enpire.records import Candidate, TrialRecord, TrialRequest
 from enpire.spec import ExperimentSpec, load_spec
+from enpire.world.replay import ReplayRenderer
 from tests.agent.fake_anthropic import FakeMessagesAPI, research_state, tool_call, usage
 from tests.agent.test_claude_agent import make, params_proposal, summary
 from tests.fleet.support import ScriptedAgent, run, spec_of
@@ -121,6 +124,7 @@ def test_investigation_calls_are_answered_then_the_proposal_is_forced(reach: Exp
         (SIZE[1], 2 * SIZE[0], 3)
     assert '"speed"' in results[3]["content"] and f"<{DATA_TAG}" in results[3]["content"]
     assert reply.tokens == api.tokens_returned and len(reply.transcript) == 5  # the whole exchange
+    assert '"data": ' not in json.dumps(reply.transcript)  # the frames answer's image kept as a digest too
 
 
 def test_a_bad_or_unbounded_investigation_is_answered_with_an_error(reach: ExperimentSpec, kept: Any) -> None:
@@ -141,17 +145,81 @@ def test_a_bad_or_unbounded_investigation_is_answered_with_an_error(reach: Exper
     assert reply.tokens == api.tokens_returned
 
 
+def _copies(records: list[TrialRecord], store: EvidenceStore, folder: Path) -> list[TrialRecord]:
+    """The records again, each with a fresh copy of its kept replay (as a station would hand them over)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    out = []
+    for r in records:
+        path = folder / f"{r.trial_id}.replay.npz"
+        shutil.copyfile(store.root / f"{r.trial_id}.npz", path)
+        out.append(dataclasses.replace(r, replay=str(path)))
+    return out
+
+
+def test_old_replays_are_pruned_and_a_new_store_starts_empty(reach: ExperimentSpec, kept: Any,
+                                                            tmp_path: Path) -> None:
+    store, records = kept
+    small = EvidenceStore(reach, tmp_path / "evidence", SIZE, keep_replays=1)
+    (tmp_path / "evidence").mkdir(exist_ok=True)
+    (tmp_path / "evidence" / "i0000-t000.npz").write_bytes(b"another session's replay")
+    small2 = EvidenceStore(reach, tmp_path / "evidence", SIZE, keep_replays=1)  # same run dir: emptied
+    assert not (tmp_path / "evidence").exists()
+    for i in range(4):  # four iterations of one failed trial each
+        (r,) = _copies([records[0]], store, tmp_path / f"trials{i}")
+        small2.keep(summary(reach, i, params_proposal(reach, f"iteration {i}"), 0.0, candidate_id=f"c{i}"),
+                    [dataclasses.replace(r, trial_id=f"i000{i}-t000", iteration=i)])
+    assert len(list((tmp_path / "evidence").glob("*.npz"))) == small2.retain == 3  # 1 shown + what strict may see
+    view = small2.view()
+    assert [n.trial_id for n in view.notes if n.replay] == ["i0003-t000"]  # only the newest keeps frames
+    assert (view.notes[0].trial_id, view.has_frames(view.notes[0])) == ("i0000-t000", False)
+    small.close()
+    small2.close()
+
+
+def test_without_replays_or_gl_the_agent_still_proposes_and_is_told_why(reach: ExperimentSpec, kept: Any,
+                                                                       tmp_path: Path,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    store, records = kept
+    off = EvidenceStore(dataclasses.replace(reach, video=dataclasses.replace(reach.video, enabled=False)),
+                        tmp_path / "off", SIZE)
+    off.keep(summary(reach, 0, params_proposal(reach, "iteration 0"), 0.0), _copies(records[:1], store, tmp_path))
+    with pytest.raises(EvidenceMissing, match=r"video\.enabled=false"):
+        off.view().frames(records[0].trial_id, [0.5])
+
+    def no_gl(self: Any) -> None:
+        raise RuntimeError("Cannot create an EGL context.")
+
+    monkeypatch.setattr(ReplayRenderer, "frames_ready", no_gl)
+    broken = EvidenceStore(reach, tmp_path / "broken", SIZE)
+    for i, r in enumerate(_copies(records, store, tmp_path / "again")):
+        broken.keep(summary(reach, i, params_proposal(reach, f"iteration {i}"), float(r.success)), [r])
+    proposal = params_proposal(reach, "Without pictures: a faster reach should arrive in time.", 0.6)
+    script = [tool_call({"trial_id": records[0].trial_id, "at": [0.5]}, name="trial_frames"), tool_call(proposal)]
+    with FakeMessagesAPI(script) as api:
+        reply = make(reach, api).propose(dataclasses.replace(_state(reach, broken), evidence=broken.view()))
+    assert reply.proposal == proposal and reply.error is None and reply.tokens == api.tokens_returned
+    first, second = api.message_requests()
+    assert isinstance(first["messages"][0]["content"], str)  # no stills, and no crash
+    answer = second["messages"][-1]["content"][0]
+    assert answer["is_error"] and "EGL context" in answer["content"]
+    off.close()
+    broken.close()
+
+
 class LookingAgent(ScriptedAgent):
     """Renders the frames of the latest kept trial with a replay, as Claude's tools would, during its call."""
 
     wants_evidence = True
     evidence_size = SIZE
+
     def __init__(self, proposals: list[Any]) -> None:
         super().__init__(proposals)
         self.frames: list[tuple[TrialNote, bytes, list[float]]] = []
+        self.newest_seen: list[int] = []  # per call (= its index: one agent, one proposal a call)
 
     def propose(self, state: Any) -> Any:
         notes = [n for n in state.evidence.notes if n.replay] if state.evidence is not None else []
+        self.newest_seen.append(max((n.iteration for n in state.evidence.notes), default=-1))
         if notes:
             self.frames.append((notes[-1], *state.evidence.frames(notes[-1].trial_id, [0.0, 1.0])))
         return super().propose(state)
@@ -166,6 +234,8 @@ def test_the_loop_keeps_evidence_for_agents_that_look(tmp_path: Path) -> None:
     code, _, _ = run(spec, tmp_path / "run", agents=[agent])
     assert code == 0
     assert agent.frames, "no call saw the evidence of a closed iteration"
+    lag = strict_lag(1, (1,))  # call j sees only the iterations below j - lag, however many have closed
+    assert all(newest < max(0, j - lag) for j, newest in enumerate(agent.newest_seen)), (agent.newest_seen, lag)
     note, png, times = agent.frames[-1]
     assert note.record["outcome"] == "failure" and not note.success and note.iteration < len(agent.states) - 1
     assert iio.imread(io.BytesIO(png)).shape == (SIZE[1], 2 * SIZE[0], 3) and times[0] < times[1]
