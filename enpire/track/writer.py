@@ -41,6 +41,7 @@ from enpire.spec.model import ExperimentSpec
 from enpire.track import iteration_run, records
 from enpire.track import videos as vids
 from enpire.track.batch import NewRun, Row, SqlBatch, new_run_id
+from enpire.track.create_once import RunCreator
 from enpire.track.retry import RETRY_WINDOW_S, disk_full_reason, is_disk_full, is_transient, with_retry
 from enpire.track.source import source_tags
 from enpire.track.steps import TrialSteps
@@ -139,6 +140,7 @@ class Tracker:
         self._stop = threading.Event()
         self._errors: list[BaseException] = []
         self.open_runs: dict[int, str] = {}  # iteration index -> run created before it closed (bc)
+        self.creator = RunCreator(self.client, self.experiment_id)  # a retried create never makes a second run
         self.write_stats: dict[str, float] = {}  # retries through store outages (enpire.track.retry)
         self.fatal: str | None = None  # set when writing cannot go on (disk full): the loop ends the session
         self.videos = IterationVideos(spec)  # video.render=inline: the writer thread renders the shown trials
@@ -339,8 +341,8 @@ class Tracker:
         can log into it before the iteration is recorded; `_write_iteration` then fills the same run."""
         tags = {"enpire.kind": "iteration", "enpire.iteration": str(index), "mlflow.parentRunId": self.run_id,
                 "enpire.session": self.run_id}
-        run_id = self.client.create_run(self.experiment_id, start_time=_now_ms(), tags=tags,
-                                        run_name=f"iter-{index:04d}").info.run_id
+        run_id = self.creator.create(("iteration", index), tags=tags, run_name=f"iter-{index:04d}",
+                                     start_time=_now_ms())
         self.open_runs[index] = run_id
         return run_id
 
@@ -371,8 +373,8 @@ class Tracker:
         run_id = self.open_runs.get(it.index)  # bc: opened before its training (open_iteration_run)
         opened = run_id is not None
         if run_id is None:
-            run_id = self.client.create_run(self.experiment_id, start_time=started_ms or ended_ms, tags=tags,
-                                            run_name=tags["mlflow.runName"]).info.run_id
+            run_id = self.creator.create(("iteration", it.index), tags=tags, run_name=tags["mlflow.runName"],
+                                         start_time=started_ms or ended_ms)
             self.open_runs[it.index] = run_id  # a retried write (store locked) fills the same run
         metrics = [Metric(*row) for row in iteration_run.metric_rows(it, trials, ended_ms)]
         self.client.log_batch(run_id, metrics=metrics, params=[Param(k, v) for k, v in iteration_run.params(it)],
