@@ -81,6 +81,7 @@ def test_robot_seconds_cap_is_never_exceeded(store: list[str], tmp_path: Path) -
     assert 40.0 - reserve < used <= 40.0  # stopped because one more worst-case trial could cross the cap
 
 
+@pytest.mark.slow  # 4-5 s: with the slow tests in CI, keeping `make test` under ten minutes
 def test_wall_clock_cap_starts_nothing_after_the_limit(store: list[str], tmp_path: Path) -> None:
     spec = spec_of(*store, "budget=smoke", "budget.iterations=500", "budget.trials=5000",
                    "budget.robot_seconds=100000", "budget.wall_clock_s=4")

@@ -122,6 +122,7 @@ def test_messages_outside_the_protocol_are_refused(station: StationServer) -> No
     assert StationClient(station.address, TOKEN).health()["lease"] is None
 
 
+@pytest.mark.slow  # 4-5 s: with the slow tests in CI, keeping `make test` under ten minutes
 def test_a_station_with_other_done_criteria_is_refused_at_start(tmp_path: Path) -> None:
     with StationServer(tmp_path / "tampered", "done.episode.attempts=1") as tampered:
         tampered.wait_ready()
