@@ -183,12 +183,13 @@ def call_with_deadline(fn: Callable[[], T], deadline_s: float, name: str = "clau
     return box["value"]
 
 
-def describe_api_error(error: Exception) -> CallFailed:
+def describe_api_error(error: Exception, timeout_s: float | None = None) -> CallFailed:
     """A CallFailed naming what went wrong; never includes request headers (where the key is)."""
     if isinstance(error, CallFailed):
         return error
     if isinstance(error, anthropic.APITimeoutError):
-        return CallFailed("deadline", "the SDK's per-attempt timeout passed on every attempt")
+        limit = f" ({timeout_s:.1f} s, call_timeout_s)" if timeout_s is not None else ""
+        return CallFailed("deadline", f"the SDK's per-attempt timeout{limit} passed on every attempt")
     if isinstance(error, anthropic.APIStatusError):
         kind = getattr(error, "type", None) or type(error).__name__
         return CallFailed("status", f"HTTP {error.status_code} ({kind}) after the SDK's retries: "
@@ -214,7 +215,7 @@ class MessagesCaller:
                 self._abandon(client)
             raise
         except Exception as error:
-            raise describe_api_error(error) from None
+            raise describe_api_error(error, self._opts.call_timeout_s) from None
 
     def _abandon(self, client: anthropic.Anthropic) -> None:
         """Stop the abandoned call's retries from reusing this client; the next call gets a fresh one."""
