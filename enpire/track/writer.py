@@ -41,7 +41,7 @@ from enpire.spec.model import ExperimentSpec
 from enpire.track import iteration_run, records
 from enpire.track import videos as vids
 from enpire.track.batch import NewRun, Row, SqlBatch, new_run_id
-from enpire.track.create_once import RunCreator
+from enpire.track.create_once import WRITE_TAG, RunCreator
 from enpire.track.retry import RETRY_WINDOW_S, disk_full_reason, is_disk_full, is_transient, with_retry
 from enpire.track.source import source_tags
 from enpire.track.steps import TrialSteps
@@ -298,6 +298,7 @@ class Tracker:
         op.run_id = op.run_id or new_run_id()
         self.batch.write_artifacts(op.run_id, lambda folder: self._fill(folder, it, op.trials, op.raised_best,
                                                                         op.transcript, shown, queue_videos))
+        tags = {**tags, WRITE_TAG: op.run_id}  # as every run the writer creates (its id is made here: no retry twin)
         run = NewRun(op.run_id, tags["mlflow.runName"], op.started_ms or op.ended_ms, op.ended_ms,
                      iteration_run.status(it), tags, iteration_run.params(it),
                      iteration_run.metric_rows(it, op.trials, op.ended_ms))

@@ -33,7 +33,9 @@ def test_the_next_recipe_trains_while_stations_evaluate_the_previous_one(store: 
     assert summary["trainer_jobs"] == "2"
     assert float(summary["trainer_overlap_s"]) > 0  # pipelining: trials ran while the second recipe trained
     trainer_s, wall = float(summary["trainer_seconds"]), float(summary["wall_s"])
-    assert 0 < trainer_s < wall and float(summary["trainer_utilization"]) == pytest.approx(trainer_s / wall, abs=0.05)
+    # utilisation is the slot's busy wall time over the session's: at least what was charged (more on a loaded
+    # machine, where a job's wall time stretches beyond its measured training time), never above 1
+    assert 0 < trainer_s < wall and trainer_s / wall - 0.05 <= float(summary["trainer_utilization"]) <= 1.0
     session = MlflowClient(tracking_uri=spec.tracking.uri).get_run(summary["session_id"])
     assert session.data.metrics["trainer_utilization"] == pytest.approx(float(summary["trainer_utilization"]))
 

@@ -24,6 +24,7 @@ from enpire.records import Evaluation, IterationSummary, SafetyEvent, TrialRecor
 from enpire.spec import load_spec
 from enpire.spec.model import ExperimentSpec
 from enpire.track import writer as writer_mod
+from enpire.track.create_once import WRITE_TAG
 from enpire.track.journal import Journal
 from enpire.track.resume import MlflowState, Reconciled, summary_from_doc
 from enpire.track.writer import Tracker
@@ -132,7 +133,9 @@ def content(client: MlflowClient, session_id: str, root: Path) -> dict[str, Any]
                    for k in run.data.metrics}
         return {"status": run.info.status, "name": run.info.run_name, "start": run.info.start_time,
                 "end": run.info.end_time, "user": run.info.user_id, "stage": run.info.lifecycle_stage,
-                "tags": run.data.tags, "params": run.data.params, "metrics": run.data.metrics, "history": history,
+                # the write id (enpire.track.create_once) is unique by design: present, its value not compared
+                "tags": {k: "<write id>" if k == WRITE_TAG else v for k, v in run.data.tags.items()},
+                "params": run.data.params, "metrics": run.data.metrics, "history": history,
                 "files": files(run.info.run_id)}
 
     session = client.get_run(session_id)
