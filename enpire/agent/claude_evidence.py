@@ -123,8 +123,8 @@ def answer(name: str, args: Any, state: ResearchState) -> tuple[str | list[dict[
         if name == "read_trial":
             note = view.trial(args["trial_id"])
             return quote("trial", bounded({**_note_row(note, view), "record": note.record}, 2000, 60)), False
-        png, times = view.frames(args["trial_id"], list(args["at"]))
         note = view.trial(args["trial_id"])
+        png, times = view.frames(note.trial_id, list(args["at"]))
         return [{"type": "text", "text": quote("frames", {**_note_row(note, view), "frames_at_robot_s": times})},
                 image_block(png)], False
     except EvidenceMissing as missing:
