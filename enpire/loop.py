@@ -35,6 +35,7 @@ from enpire.fleet.executor import STATION_FACTORY
 from enpire.fleet.executors import make_executor
 from enpire.fleet.human_reset import write_interventions
 from enpire.fleet.scheduler import Scheduler
+from enpire.fleet.screen import Screen, Verdict
 from enpire.fleet.trainer_slot import TrainerSlot, iteration_run_opener
 from enpire.judge.integrity import check_integrity
 from enpire.ops.commands import Command, LoopStatus, SessionControl, open_channel, open_control
@@ -93,6 +94,7 @@ class Session(AgentCalls):
         self.executor = make_executor(spec, station_factory)
         self.scheduler = Scheduler(spec, self.executor, self.ledger, Path(context.run_dir) / "trials")
         self.trainer = TrainerSlot(spec, self.ledger, Path(context.run_dir) / "trainer")  # bc: trained first
+        self.screen = Screen(spec, station_factory, Path(context.run_dir))  # dry check and digital twin first
         self.progress = Progress(f"enpire {spec.task.name} fleet={spec.fleet}", live)
         self.next_index = 0
         sizes = tuple(max(1, int(getattr(m.agent, "batch", 1))) for m in self.team.members)  # strict call layout
@@ -203,10 +205,30 @@ class Session(AgentCalls):
         self._queue(ev, member)
 
     def _queue(self, ev: Evaluation, member: Member) -> None:
-        self.scheduler.add(ev)
-        member.outstanding += 1
+        """Queue for the fleet, or first for the screen (a dry check, the digital twin: enpire.fleet.screen); either
+        way the observers learn of it now (a killed session resumes a held iteration from its journal)."""
         for obs in self.observers:
             obs.on_proposal(ev)
+        member.outstanding += 1
+        if self.screen.wants(ev):
+            self.screen.hold(ev, member)
+        else:
+            self.scheduler.add(ev)
+
+    def _screened(self, verdict: Verdict) -> None:
+        """The screen's verdict on a held iteration: queued for the fleet, or rejected without robot time."""
+        ev, member = verdict.ev, verdict.member
+        if verdict.passed and self.stopped_by is None:
+            ev.twin = verdict.twin  # None: only a dry check
+            self.scheduler.add(ev)
+            return
+        member.outstanding -= 1
+        if self.stopped_by is not None:  # decided after the stop: nothing more is queued
+            self._cancel(ev, member)
+        else:
+            self._closed(self.tree.screened_out(ev, verdict.reason, verdict.records, verdict.twin), [], member,
+                         ev.transcript, ev.started or None)
+
 
     def _closed(self, summary: IterationSummary, records: list, member: Member | None,
                 transcript: list | tuple = (), started: float | None = None) -> None:
@@ -284,7 +306,7 @@ class Session(AgentCalls):
             return "done"
         if len(self.executor.faulty()) >= self.spec.fleet:
             return "fleet: every station is faulty"
-        if self.scheduler.in_flight() or self.team.in_flight() or self.trainer.busy():
+        if self.scheduler.in_flight() or self.team.in_flight() or self.trainer.busy() or self.screen.busy():
             return None
         if self.scheduler.undispatched():
             return self.scheduler.blocked_by
@@ -324,6 +346,8 @@ class Session(AgentCalls):
                 next_check = now + INTEGRITY_EVERY_S
             self._operator(now)  # operator commands: pause/resume/stop/estop/approve
             self._take_replies(now)
+            for verdict in self.screen.pump():
+                self._screened(verdict)
             if self.stopped_by is None and not self.paused:
                 self._start_calls()
                 self.trainer.pump(self.scheduler.queue,
@@ -334,7 +358,7 @@ class Session(AgentCalls):
                 self.stopped_by = self._should_stop()
             if self.stopped_by is not None and not self.scheduler.in_flight() and not self.team.in_flight():
                 break
-            timeout = 0.02 if self.team.in_flight() else 0.25
+            timeout = 0.02 if self.team.in_flight() or self.screen.busy() else 0.25
             for ev, record in self.scheduler.collect(timeout):
                 self.crashes += record.outcome == "crash"
                 self.executing_s += record.wall_s  # the station's own clock: reset, rollout, verification
@@ -351,6 +375,9 @@ class Session(AgentCalls):
                 self.progress.update(self._snapshot())
         self.trainer.wait()  # a training job is never cut short: it is charged, its iteration closes untried
         self.loop_t1 = time.monotonic()
+        for ev, member in self.screen.held():  # still being screened at the stop: never ran, cancelled
+            member.outstanding -= 1
+            self._cancel(ev, member)
         self._close_evaluations(final=True)
         members = {m.name: m for m in self.team.members}
         for name, summaries in self.order.leftovers().items():  # strict: the results its last calls did not see
@@ -384,7 +411,10 @@ class Session(AgentCalls):
             member = members.get(ev.agent) or self.team.members[0]
             ev.agent = member.name
             ev.pooled = len(ev.records)  # its restored trials are in the pools already
-            self.scheduler.add(ev)
+            if not ev.records and self.screen.wants(ev):  # held by the screen when the session stopped
+                self.screen.hold(ev, member)
+            else:
+                self.scheduler.add(ev)
             member.outstanding += 1
         self.next_index = r.next_index
         self.order.restart_at(self.next_index, {it.index for it in tree.iterations})
@@ -486,6 +516,7 @@ class Session(AgentCalls):
             finally:
                 self.loop_t1 = self.loop_t1 or time.monotonic()
                 self.executor.close()
+                self.screen.close()
                 write_interventions(self.context.run_dir, self.executor.interventions())
                 self.team.close()
                 if self.evidence is not None:

@@ -120,6 +120,7 @@ class Evaluation:
     started: float = 0.0
     closed_as: tuple[str, str] | None = None  # (decision, reason) fixed before any trial, e.g. training failed
     transcript: list[dict[str, Any]] = field(default_factory=list)  # the agent call that proposed it
+    twin: dict[str, Any] | None = None  # screen.twin=sim: the twin's verdict that let it reach the fleet
 
     @property
     def complete(self) -> bool:
@@ -157,3 +158,6 @@ class IterationSummary:
     candidate_success_rate: float = 0.0
     # the failed trials grouped by why (enpire.attribution.failure_histogram): label, count, typical value
     failure_histogram: tuple[dict[str, Any], ...] = ()
+    # screen.twin=sim: what the digital twin found before robot time (trials, successes, success_rate,
+    # sim_seconds, passed); a candidate it screened out is `rejected` with these and its twin failures
+    twin: dict[str, Any] | None = None

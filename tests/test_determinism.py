@@ -80,3 +80,16 @@ def test_strict_sessions_with_batches_of_proposals_are_equal_record_for_record(t
     _, its_b, trials_b = strict_session(tmp_path, "b", "agent.batch=3")
     assert its_a == its_b and trials_a == trials_b
     assert [it["agent"] for it in its_a[:6]] == ["search-0"] * 3 + ["search-1"] * 3  # one call, three iterations
+
+
+# slow (two sessions with station and twin processes)
+@pytest.mark.slow
+def test_two_seed_0_sessions_with_a_twin_and_perturbed_dynamics_are_equal_record_for_record(tmp_path: Path) -> None:
+    twin = ("screen.twin=sim", "dynamics=perturbed", "screen.stations=2")
+    first, its_a, trials_a = strict_session(tmp_path, "a", *twin)
+    second, its_b, trials_b = strict_session(tmp_path, "b", *twin)
+    assert int(first["twin_rejected"]) > 0 and int(first["twin_candidates"]) > int(first["twin_rejected"])
+    assert first["twin_trials"] == second["twin_trials"] and first["twin_rejected"] == second["twin_rejected"]
+    assert any(it["decision"] == "rejected" for it in its_a)
+    assert its_a == its_b
+    assert trials_a == trials_b

@@ -44,6 +44,7 @@ class Stats:
     successes: float = 0.0
     fresh: bool = True  # proposed by this agent as a new sample (not a re-evaluation / borrow)
     progress: float = 0.0  # how close its failed trials came to the done thresholds, 0..1 (a tie-breaker)
+    screened_out: bool = False  # the digital twin kept it off the fleet (rate 0 while it has no fleet trial)
 
     @property
     def score(self) -> tuple[float, float]:
@@ -52,6 +53,8 @@ class Stats:
 
     @property
     def rate(self) -> float:
+        if self.screened_out and not self.trials:
+            return 0.0
         return smoothed_rate(self.successes, self.trials)
 
     def lcb(self, z: float) -> float:
@@ -237,6 +240,9 @@ class ProtocolAgent:
         return AgentReply(proposal=batch[0], more=batch[1:])
 
     def observe(self, result: IterationSummary) -> None:
+        if result.decision == "rejected" and result.twin is not None:
+            self._screened_out(result)
+            return
         if result.decision == "rejected":
             self.rejections += 1
             log.warning("%s: proposal rejected: %s", self.name, result.reason)
@@ -255,6 +261,22 @@ class ProtocolAgent:
         s.iteration = max(s.iteration, result.index)
         self._stats_changed(key)
         if first and s.trials > 0 and s.fresh:
+            self._learn(key, s)
+
+    def _screened_out(self, result: IterationSummary) -> None:
+        """The digital twin kept a candidate off the fleet (enpire.fleet.screen): it is no longer pending, and a fresh
+        sample of this agent is learned from as a failed screen with no fleet trial (its shaped score is how close
+        the twin's failures came; it never enters the incumbent or /done rankings, which need fleet trials)."""
+        key = candidate_key(result.candidate) if result.candidate.get("kind") == "params" else ""
+        if not key:
+            return
+        self.pending.discard(key)
+        s = self.stats.get(key)
+        log.info("%s: %s screened out by the twin (%s)", self.name, key, result.reason)
+        if s is not None and s.trials == 0 and s.fresh:
+            s.progress = self._progress(result)
+            s.fresh, s.screened_out = False, True  # learned once: a re-proposal reuses the twin's verdict
+            self._stats_changed(key)
             self._learn(key, s)
 
     def _progress(self, result: IterationSummary) -> float:

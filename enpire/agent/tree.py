@@ -71,14 +71,7 @@ class IdeaTree:
         s, n = self.pooled(ev.key)
         # judged from a camera (done.verifier=classifier): agents get what a real station would know, never the
         # simulator's state (it would tell them the shadow verdict of every failed trial)
-        state = self.spec.done.verifier != "classifier"
-        failures = tuple(
-            {"outcome": r.outcome, "reason": r.reason, "final_state": dict(r.final_state) if state else {},
-             "safety_events": [e.__dict__ for e in r.safety_events],
-             **({"error": r.error[-2000:]} if r.error else {}),
-             **({"failing": r.attribution[0].get("failing"), "phase": r.attribution[0].get("phase")}
-                if r.attribution else {})}
-            for r in recs if not r.pass_at_1)[:MAX_FAILURES_SHOWN]
+        failures = self._failures(recs)
         rate = sum(r.pass_at_1 for r in valid) / len(valid) if valid else 0.0
         summary = IterationSummary(
             index=ev.index, agent=ev.agent, branch=ev.branch, parent=ev.parent, hypothesis=ev.hypothesis,
@@ -87,12 +80,41 @@ class IdeaTree:
             trials=len(recs), safety_stops=sum(r.outcome == "unsafe" for r in recs),
             robot_seconds=sum(r.robot_seconds for r in recs), tokens=ev.tokens, borrowed_from=ev.borrowed_from,
             reason=reason, failures=failures, candidate_trials=n, candidate_success_rate=s / n if n else 0.0,
-            failure_histogram=failure_histogram(recs, self.spec.done, self._units),
+            failure_histogram=failure_histogram(recs, self.spec.done, self._units), twin=ev.twin,
         )
         if decision == "keep" and summary.candidate_success_rate > self.best_rate:
             self.best_rate = summary.candidate_success_rate
             self.raised_best.add(ev.index)
         self.add(summary, ev.key)
+        return summary
+
+    def _failures(self, recs: list[TrialRecord]) -> tuple[dict[str, Any], ...]:
+        """A few failed trials as agents see them. Judged from a camera (done.verifier=classifier): agents get what
+        a real station would know, never the simulator's state (it would tell them the shadow verdict of every
+        failed trial)."""
+        state = self.spec.done.verifier != "classifier"
+        return tuple(
+            {"outcome": r.outcome, "reason": r.reason, "final_state": dict(r.final_state) if state else {},
+             "safety_events": [e.__dict__ for e in r.safety_events],
+             **({"error": r.error[-2000:]} if r.error else {}),
+             **({"failing": r.attribution[0].get("failing"), "phase": r.attribution[0].get("phase")}
+                if r.attribution else {})}
+            for r in recs if not r.pass_at_1)[:MAX_FAILURES_SHOWN]
+
+    def screened_out(self, ev: Evaluation, reason: str, twin_records: list[TrialRecord] = (),  # type: ignore[assignment]
+                     twin: dict[str, Any] | None = None) -> IterationSummary:
+        """An iteration the screen (enpire.fleet.screen: a dry check, the digital twin) kept off the fleet: rejected,
+        no trial and no robot time; it names its candidate and carries what the screen saw (the twin's failed trials
+        and their histogram), so agents learn from it as from a failed screen."""
+        recs = sorted(twin_records, key=lambda r: r.trial_id)
+        summary = IterationSummary(
+            index=ev.index, agent=ev.agent, branch=ev.branch, parent=ev.parent, hypothesis=ev.hypothesis,
+            candidate=ev.candidate, candidate_id=ev.key, decision="rejected", success_rate=0.0, pass_at_1=0.0,
+            pass_at_k=0.0, trials=0, safety_stops=0, robot_seconds=0.0, tokens=ev.tokens,
+            borrowed_from=ev.borrowed_from, reason=reason, failures=self._failures(recs),
+            failure_histogram=failure_histogram(recs, self.spec.done, self._units), twin=twin,
+        )
+        self.add(summary, "")  # never a parent (rejected), so never the reference of a decision
         return summary
 
     def reject(self, index: int, agent: str, branch: str, proposal: Any, reason: str, tokens: int) -> IterationSummary:

@@ -29,6 +29,7 @@ MODULES = (
     "enpire.bench.learning",  # learning (scripted vs bc vs rl on one task)
     "enpire.bench.detector",  # detector (a learned success verifier vs the state verifier)
     "enpire.bench.memory",  # memory (a drawer notebook starting a jaco-drawer session)
+    "enpire.bench.twin",  # twin (a nominal digital twin screening candidates for a perturbed fleet)
 )
 
 

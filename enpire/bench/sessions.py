@@ -8,16 +8,23 @@ import io
 import logging
 import statistics
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from enpire.spec import load_spec
 from enpire.track.summary import parse
 
+if TYPE_CHECKING:
+    from enpire.records import IterationSummary
+
 log = logging.getLogger(__name__)
 
 
-def run_quiet(overrides: list[str], store: Path) -> dict[str, str]:
-    """Run one session with `overrides` against the MLflow store in `store`; its summary as strings."""
+def run_quiet(overrides: list[str], store: Path,
+              on_iteration: Callable[[IterationSummary], None] | None = None) -> dict[str, str]:
+    """Run one session with `overrides` against the MLflow store in `store`; its summary as strings.
+    `on_iteration`: told of every closed iteration (what the bench reads besides the summary)."""
     from enpire.loop import SessionContext, run_session
 
     spec = load_spec([*overrides, f"tracking.uri=sqlite:///{store}/mlflow.db",
@@ -25,7 +32,7 @@ def run_quiet(overrides: list[str], store: Path) -> dict[str, str]:
     buf = io.StringIO()
     run_dir = tempfile.mkdtemp(prefix="run-", dir=store)
     with contextlib.redirect_stdout(buf):
-        code = run_session(spec, SessionContext(run_dir=run_dir), live=False)
+        code = run_session(spec, SessionContext(run_dir=run_dir), live=False, on_iteration=on_iteration)
     summary = parse(buf.getvalue())
     summary["exit_code"] = str(code)
     log.info("bench session %s: %s", overrides, {k: summary.get(k) for k in ("reached_done", "wall_s", "mru")})

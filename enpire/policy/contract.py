@@ -108,6 +108,11 @@ def _observation(spec: ExperimentSpec) -> tuple[dict[str, np.ndarray], str, int]
     return obs, f"# {type(station.scene.task).__qualname__}.observe\n{source}", size
 
 
+def example_observation(spec: ExperimentSpec) -> dict[str, np.ndarray]:
+    """The observation the contract shows (a real station's after a verified reset), as a sandboxed policy gets it."""
+    return _observation(spec)[0]
+
+
 def _action_names(spec: ExperimentSpec, size: int) -> list[str]:
     if spec.policy.action_mode == "cartesian":
         return list(CARTESIAN_ACTION)

@@ -252,6 +252,41 @@ class StationSpec:
 
 
 @dataclass(frozen=True)
+class DynamicsSpec:
+    """`dynamics:` how the stations' physics differ from the task's nominal model (docs/twin.md): a sim-to-sim
+    gap for the digital twin (the fleet runs these, the twin always runs the nominal ones)."""
+
+    name: str = "nominal"
+    friction: float = 1.0  # sliding friction of every geom, times
+    mass: float = 1.0  # mass and inertia of the task's bodies (not the robot's), times
+    latency_steps: int = 0  # control steps between the policy's action and the robot applying it
+    obs_noise: float = 0.0  # std of Gaussian noise on every value of the task's observation (m, rad)
+
+    @property
+    def nominal(self) -> bool:
+        return (self.friction, self.mass, self.latency_steps, self.obs_noise) == (1.0, 1.0, 0, 0.0)
+
+
+NOMINAL_DYNAMICS = DynamicsSpec()
+
+
+@dataclass(frozen=True)
+class ScreenSpec:
+    """`screen:` checks a new candidate passes before it gets robot time (docs/twin.md)."""
+
+    twin: str = "none"  # none | sim: params and code candidates run first on simulated twin stations
+    trials: int = 2  # twin trials of each new candidate
+    min_success: float = 0.5  # twin success rate a candidate needs to reach the fleet
+    stations: int = 1  # twin stations (processes of their own; their time is sim-seconds, never robot time)
+    dry_check: bool = True  # code candidates: imports, contract and a few steps in the sandbox first
+    dry_steps: int = 5  # control steps of the dry check
+
+    @property
+    def enabled(self) -> bool:
+        return self.twin != "none"
+
+
+@dataclass(frozen=True)
 class Fingerprints:
     done_sha256: str
     safety_sha256: str
@@ -285,6 +320,8 @@ class ExperimentSpec:
     determinism: str = "strict"  # strict | fast (enpire.agent.order)
     record: RecordSpec = field(default_factory=RecordSpec)  # per-step trajectories (docs/data.md)
     station: StationSpec = field(default_factory=StationSpec)  # real-motion gates (enpire.hardware.gates)
+    dynamics: DynamicsSpec = NOMINAL_DYNAMICS  # the stations' physics against the nominal model (docs/twin.md)
+    screen: ScreenSpec = field(default_factory=ScreenSpec)  # dry check and digital twin before robot time
 
     @property
     def experiment_name(self) -> str:
@@ -389,6 +426,8 @@ def build(doc: dict[str, Any], fingerprints: Fingerprints, overrides: tuple[str,
         determinism=str(doc.get("determinism", "strict")),
         record=_typed(RecordSpec, doc.get("record") or {}),
         station=_typed(StationSpec, doc.get("station") or {}),
+        dynamics=_typed(DynamicsSpec, doc.get("dynamics") or {}),
+        screen=_typed(ScreenSpec, doc.get("screen") or {}),
     )
 
 

@@ -20,7 +20,7 @@ from enpire import SPECS_DIR
 from enpire.spec.errors import MISSING, Problem
 from enpire.spec.plugin_schemas import extend, plugin_schema_resources
 
-GROUPS = ("task", "robot", "safety", "done", "budget", "agent", "policy", "executor", "tracking")
+GROUPS = ("task", "robot", "safety", "done", "budget", "agent", "policy", "executor", "tracking", "dynamics")
 
 
 @cache

@@ -126,8 +126,35 @@ def session_summary(s: FinishedSession) -> dict[str, Any]:
     trainer = getattr(s, "trainer", None)
     if trainer is not None and trainer.jobs:  # bc sessions: how the trainer slot was used
         out.update(trainer_jobs=trainer.jobs, trainer_overlap_s=round(trainer.overlap_s, 3))
+    out.update(screen_figures(s))
     if s.done_at is not None:
         out.update({k: round(v, 3) for k, v in s.done_at.items()})
+    return out
+
+
+def screen_figures(s: FinishedSession) -> dict[str, Any]:
+    """What the screen did before robot time (enpire.fleet.screen): dry checks, the twin's trials and
+    sim-seconds (never robot time), candidates it screened out; nothing when neither was on. How far the twin
+    can be trusted: the candidates it passed, pooled, on the twin (`twin_passed_twin_rate`) and on the fleet
+    (`twin_passed_fleet_rate`, over their `twin_passed_fleet_trials`)."""
+    screen = getattr(s, "screen", None)
+    if screen is None or not any(screen.totals.values()):
+        return {}
+    out: dict[str, Any] = {k: round(v, 3) if k.endswith("seconds") else int(v) for k, v in screen.totals.items()}
+    twin: dict[str, tuple[int, int]] = {}  # passed candidate -> (twin successes, twin trials)
+    fleet: dict[str, tuple[float, int]] = {}  # -> (pooled fleet rate, trials) of its latest iteration
+    for it in s.tree.iterations:
+        if it.twin and it.twin.get("passed"):
+            twin.setdefault(it.candidate_id, (int(it.twin.get("successes", 0)), int(it.twin.get("trials", 0))))
+        if it.candidate_id in twin and it.candidate_trials >= fleet.get(it.candidate_id, (0.0, 0))[1]:
+            fleet[it.candidate_id] = (it.candidate_success_rate, it.candidate_trials)
+    n_twin = sum(n for _, n in twin.values())
+    n_fleet = sum(n for _, n in fleet.values())
+    if n_twin:
+        out["twin_passed_twin_rate"] = round(sum(k for k, _ in twin.values()) / n_twin, 4)
+    if n_fleet:
+        out["twin_passed_fleet_rate"] = round(sum(r * n for r, n in fleet.values()) / n_fleet, 4)
+        out["twin_passed_fleet_trials"] = n_fleet
     return out
 
 

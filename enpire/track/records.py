@@ -121,6 +121,8 @@ def iteration_tags(it: IterationSummary, raised_best: bool, sweep: str | None) -
     }
     if it.failure_histogram:  # why its trials failed, grouped (enpire.attribution)
         tags["enpire.failures"] = histogram_line(it.failure_histogram)[:MAX_TAG_CHARS]
+    if it.twin:  # screen.twin=sim: the twin's verdict before robot time (enpire.fleet.screen)
+        tags["enpire.twin"] = "passed" if it.twin.get("passed") else "screened_out"
     if sweep:
         tags["enpire.sweep"] = sweep
     return tags
@@ -160,7 +162,14 @@ def iteration_metrics(it: IterationSummary, trials: Sequence[TrialRecord] | None
         "tokens": float(it.tokens), "candidate_trials": float(ns),
         "candidate_success_rate": it.candidate_success_rate,
         "candidate_success_lcb": lower_bound(counts(it.candidate_success_rate, ns), ns),
+        **twin_metrics(it),
     }
+
+
+def twin_metrics(it: IterationSummary) -> dict[str, float]:
+    """screen.twin=sim: the digital twin's figures for the iteration's candidate (none without a twin)."""
+    twin = it.twin or {}
+    return {f"twin_{k}": float(twin[k]) for k in ("success_rate", "trials", "sim_seconds") if k in twin}
 
 
 def shadow_metrics(trials: Sequence[TrialRecord] | None) -> dict[str, float]:

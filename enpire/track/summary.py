@@ -10,6 +10,11 @@ Metric definitions (DESIGN.md):
 - mtu: LLM tokens per minute of the session's wall clock, team (`mtu`) and per agent (`mtu.<agent>`).
 - trainer_utilization: trainer busy seconds / session wall seconds.
 - *_to_done: spent when /done was first met; absent when it was not.
+- screen (docs/twin.md; absent when off): dry_checks / dry_rejected (code candidates checked in the sandbox /
+  rejected before any trial); twin_candidates / twin_rejected (candidates run on the digital twin / screened out
+  by it), twin_trials and twin_sim_seconds (the twin's time: never robot time); twin_passed_twin_rate and
+  twin_passed_fleet_rate: the candidates the twin passed, pooled, on the twin and on the fleet (over
+  twin_passed_fleet_trials): how far the twin can be trusted.
 - verifier_agreement (done.verifier=classifier in simulation): the share of judged trials whose verdict the
   state verifier (the shadow) shares; false_success_rate: of the trials the state verifier failed, the share
   the classifier passed; false_failure_rate: the converse; true_success_rate beside verified_success_rate;
@@ -34,7 +39,9 @@ ORDER = (
     "done_verifier_agreement", "done_true_success_rate", "kept_false_success_share", "iterations", "kept", "rejected",
     "cancelled", "cancelled_trials", "trials", "crashes",
     "safety_stops", "robot_seconds", "tokens", "trainer_seconds", "wall_s", "loop_wall_s", "mru", "mru_session", "mtu",
-    "trainer_utilization", "time_to_done_s", "robot_s_to_done", "tokens_to_done", "faulty_stations",
+    "trainer_utilization", "time_to_done_s", "robot_s_to_done", "tokens_to_done", "dry_checks", "dry_rejected",
+    "twin_candidates", "twin_rejected", "twin_trials", "twin_sim_seconds", "twin_passed_twin_rate",
+    "twin_passed_fleet_rate", "twin_passed_fleet_trials", "faulty_stations",
     "station_restarts", "human_interventions", "human_wait_s", "run_dir",
 )
 

@@ -13,6 +13,7 @@ import mujoco
 
 from enpire.spec.model import ExperimentSpec
 from enpire.world.declarative import declare_quantities
+from enpire.world.dynamics import apply_to_model
 from enpire.world.robot_binding import BoundRobot, bind_robot, index_or_slice
 from enpire.world.robots import RobotBuilder, make_robot
 from enpire.world.task import Task, TaskPhysics
@@ -55,6 +56,7 @@ def build_scene(spec: ExperimentSpec) -> Scene:
     robot = bind_robot(model, builder)
     if robot.dof != spec.robot.dof:
         raise ValueError(f"robot.dof: got {spec.robot.dof}; the {builder.name} model has {robot.dof} arm joints")
+    apply_to_model(spec.dynamics, model, data, robot)  # dynamics=perturbed: a sim-to-sim gap (docs/twin.md)
     physics = task.physics_class(model, data, robot)
     declare_quantities(physics, spec.task.state_space)
     missing = [q for q in spec.task.state_space if not physics.has_quantity(q)]

@@ -26,6 +26,7 @@ from enpire.spec.fingerprint import done_sha256
 from enpire.spec.model import ExperimentSpec
 from enpire.world.api import AttemptFeedback, Policy
 from enpire.world.controller import Controller
+from enpire.world.dynamics import ActionDelay, ObservationNoise
 from enpire.world.envelope import Envelope
 from enpire.world.estop import estop_flag
 from enpire.world.recording import TrajectoryRecorder, VideoRecorder
@@ -105,6 +106,10 @@ class SimStation:
         self._caps = [float(c) for c in self._envelope.torque_limits]
         if self.dry_run:
             self.step = self._dry_step  # type: ignore[method-assign]  # the same call, nothing sent
+        # dynamics (a sim-to-sim gap, enpire.world.dynamics): actuation delay and sensor noise, when declared
+        dyn = spec.dynamics
+        self._delay = ActionDelay(dyn.latency_steps) if dyn.latency_steps else None
+        self._noise = ObservationNoise(dyn.obs_noise) if dyn.obs_noise > 0 else None
         self.adapter.connect()
         self._closed = False
 
@@ -149,7 +154,8 @@ class SimStation:
         """A fresh observation (every array a copy the policy may keep or modify): the adapter's proprioception,
         then the task's part."""
         obs = self._proprio()
-        obs.update(self._task_observe(self._physics))
+        task = self._task_observe(self._physics)
+        obs.update(task if self._noise is None else self._noise(task))
         return obs
 
     def state(self) -> dict[str, float]:
@@ -161,6 +167,8 @@ class SimStation:
         """Controller -> envelope clamp -> adapter.send_command (the MuJoCo adapter runs the physics) -> envelope
         check of the new state. Returns (clamps, breach); clamps count the adapter's own clipping too."""
         d = self._data
+        if self._delay is not None:  # dynamics.latency_steps: the robot gets an older action
+            action = self._delay(action)
         tau, g = self._command(d, action)
         if g != self._grip_key:  # policies hold one grip command for many steps: map it once
             finite = math.isfinite(g)
@@ -230,6 +238,10 @@ class SimStation:
             res.problems = self._real_state_problems()
             res.ok = not res.problems
         self._invalidate()
+        if self._delay is not None:
+            self._delay.begin()
+        if self._noise is not None:
+            self._noise.begin(seed)
         self._last_reset = res
         self._failed_resets = 0 if res.ok else self._failed_resets + 1
         if self._failed_resets >= self.spec.task.reset.faulty_after:

@@ -88,7 +88,8 @@ CRASHES = "def make_policy():\n    return Bad()\n\nclass Bad:\n    def reset(sel
 
 def test_a_crashing_code_candidate_is_a_crash_iteration_whose_traceback_reaches_the_agent(
         store: list[str], tmp_path: Path) -> None:
-    spec = spec_of(*store, "policy=code", "budget=smoke", "budget.iterations=2")
+    # screen.dry_check=false: the dry check would reject it before any trial (tests/fleet/test_twin.py)
+    spec = spec_of(*store, "policy=code", "budget=smoke", "budget.iterations=2", "screen.dry_check=false")
     proposal = {"hypothesis": "A policy whose act() raises, as a scripted test.", "parent": None, "trials": 1,
                 "candidate": {"kind": "code", "source": CRASHES}}
     agent = ScriptedAgent([proposal])
