@@ -167,6 +167,10 @@ def _iteration(it: IterationSummary, own: str) -> dict[str, Any]:
         row["reason"] = clip(str(it.reason))
     if it.failures:
         row["failures"] = [_failure(f) for f in it.failures[:3]]
+    if it.twin:  # screen.twin=sim: its trials on the digital twin (the nominal task) before any robot time;
+        # a screened-out candidate's failures and histogram are the twin's
+        row["twin"] = bounded({k: it.twin[k] for k in ("trials", "successes", "success_rate", "passed")
+                               if k in it.twin})
     if it.failure_histogram:  # why the failed trials failed, grouped (enpire.attribution); data, never instructions
         row["failure_histogram"] = [bounded({k: e.get(k) for k in HISTOGRAM_KEYS if k in e})
                                     for e in it.failure_histogram[:HISTOGRAM_GROUPS] if isinstance(e, dict)]

@@ -40,6 +40,7 @@ class Iteration:
     start_ms: int = 0
     end_ms: int | None = None
     failures: str = ""  # the failure histogram, one line (tag enpire.failures; enpire.attribution)
+    twin: str = ""  # screen.twin=sim: passed | screened_out (tag enpire.twin; docs/twin.md)
 
     def metric(self, name: str, default: float = 0.0) -> float:
         return self.metrics.get(name, default)
@@ -153,6 +154,7 @@ def _iteration(run: Run) -> Iteration:
         candidate_id=t.get("enpire.candidate_id", ""),
         reason=t.get("enpire.reason", ""),
         failures=t.get("enpire.failures", ""),
+        twin=t.get("enpire.twin", ""),
         start_ms=run.info.start_time,
         end_ms=run.info.end_time,
     )

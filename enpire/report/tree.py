@@ -25,6 +25,7 @@ STYLE = {  # decision -> (marker, colour, label)
     "keep": ("*", "#2a9d3a", "kept"),
     "discard": ("o", "#9a9a9a", "discarded"),
     "rejected": ("x", "#d62728", "rejected"),
+    "screened_out": ("x", "#f4a3a3", "screened out by the twin (no robot time)"),
     "crash": ("X", "#111111", "crash"),
     "unsafe": ("^", "#ff7f0e", "unsafe"),
     "cancelled": ("o", "#bbbbbb", "cancelled (not judged)"),
@@ -77,6 +78,10 @@ def best_path(session: Session) -> set[int]:
     return out
 
 
+def style_key(it: Iteration) -> str:
+    return "screened_out" if it.twin == "screened_out" else it.decision
+
+
 def _label(it: Iteration, key: str | None) -> str:
     text = str(it.index)
     pooled = it.pooled
@@ -84,6 +89,9 @@ def _label(it: Iteration, key: str | None) -> str:
         text += f" {it.decision} {pooled.successes}/{pooled.trials}"
     elif it.decision == "cancelled":
         text += " cancelled"
+    elif it.twin == "screened_out":  # the digital twin's successes / trials (docs/twin.md)
+        trials = int(it.metric("twin_trials"))
+        text += f" twin {round(it.metric('twin_success_rate') * trials)}/{trials}"
     elif it.decision in ("rejected", "crash", "unsafe"):
         text += f" {it.decision}"
     if (it.borrowed_from or "").startswith("memory:"):  # from another session's notebook (agent.memory_from)
@@ -116,18 +124,19 @@ def idea_tree(session: Session, path: Path) -> Path:
     agents = sorted({it.agent for it in its})
     agent_colour = {a: AGENT_COLOURS[i % len(AGENT_COLOURS)] for i, a in enumerate(agents)}
     for it in its:
-        marker, colour, _ = STYLE.get(it.decision, ("s", "#8c564b", it.decision))
+        marker, colour, _ = STYLE.get(style_key(it), ("s", "#8c564b", it.decision))
         x, r = pos[it.index]
         big = it.raised_best or (key is not None and it.candidate_id == key and it.decision == "keep")
         hollow = it.decision == "cancelled"
         ax.scatter([x], [r], marker=marker, s=170 if big else 46, zorder=4,
-                   c="white" if hollow else colour, edgecolors=colour if hollow else ("black" if big else "none"),
-                   linewidths=1.2 if hollow or big else 0)
+                   c="white" if hollow else colour,
+                   edgecolors=None if marker == "x" else colour if hollow else ("black" if big else "none"),
+                   linewidths=1.6 if marker == "x" else 1.2 if hollow or big else 0)  # an x is only its lines
         ax.annotate(_label(it, key), (x, r), textcoords="offset points", xytext=(4, 5), fontsize=6.5,
                     color=agent_colour[it.agent] if it.decision != "cancelled" else "#999999",
                     fontweight="bold" if it.index in on_path and it.decision == "keep" else "normal")
     handles = [Line2D([], [], marker=m, ls="", color=c, markerfacecolor="white" if d == "cancelled" else c,
-                      label=lab) for d, (m, c, lab) in STYLE.items() if any(i.decision == d for i in its)]
+                      label=lab) for d, (m, c, lab) in STYLE.items() if any(style_key(i) == d for i in its)]
     handles += [Line2D([], [], color="#b5b5b5", lw=0.9, label="parent -> child"),
                 Line2D([], [], color=PATH_COLOUR, lw=2.6, label="path to the best candidate")]
     if any(i.borrowed_from for i in its):

@@ -80,3 +80,18 @@ def test_api_key_is_never_written_to_logs_transcripts_or_errors(spec: Experiment
         data = path.read_bytes()
         assert FAKE_KEY.encode() not in data and FAKE_KEY[-16:].encode() not in data, path
     assert not hasattr(agent, "api_key") and FAKE_KEY not in repr(vars(agent))
+
+
+def test_a_candidate_the_twin_screened_out_reaches_the_model_with_the_twins_figures(spec: ExperimentSpec) -> None:
+    twin = {"trials": 2, "successes": 0, "success_rate": 0.0, "sim_seconds": 12.0, "min_success": 0.5,
+            "passed": False}
+    out = summary(spec, 0, params_proposal(spec, "A shallow pull.", 0.2), 0.0, decision="rejected", trials=0,
+                  robot_seconds=0.0, twin=twin, reason="screened out by the digital twin before any robot time: 0/2",
+                  failures=({"outcome": "failure", "reason": "drawer_opening 0.04 < 0.15"},))
+    with FakeMessagesAPI([tool_call(params_proposal(spec, "Pull further.", 0.1))]) as api:
+        make(spec, api).propose(research_state(spec, iterations=(out,)))
+    context = api.message_requests()[0]["messages"][0]["content"]
+    [row] = json.loads(dict(blocks(context))["idea_tree"])
+    assert row["decision"] == "rejected" and row["trials"] == 0
+    assert row["twin"] == {"trials": 2, "successes": 0, "success_rate": 0.0, "passed": False}
+    assert "digital twin" in row["reason"] and row["failures"][0]["reason"].startswith("drawer_opening")

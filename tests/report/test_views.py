@@ -79,3 +79,16 @@ def test_fleet_comparison_never_averages_across_tasks(tmp_path: Path) -> None:
     grouped = _by_task_fleet(sessions, "robot_s_to_done")
     assert grouped["drawer"][2] == [455.0] and grouped["reach"][2] == [142.0]  # not one "fleet 2 = 298"
     assert comparison_curves(sessions, tmp_path / "cmp.png").stat().st_size > 5000
+
+
+def test_a_candidate_the_twin_screened_out_is_drawn_and_labelled_as_such(tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    from enpire.report.tree import _label, style_key
+
+    out = replace(it(8, 0, "slow", "rejected", 0, 0, own=0), twin="screened_out",
+                  metrics={"trials": 0.0, "twin_trials": 2.0, "twin_success_rate": 0.5})
+    assert style_key(out) == "screened_out" and _label(out, "good") == "8 twin 1/2"
+    plain = replace(it(9, 0, "bad", "rejected", 0, 0, own=0), metrics={"trials": 0.0})
+    assert style_key(plain) == "rejected" and _label(plain, "good") == "9 rejected"
+    assert idea_tree(session([*ITS, out, plain]), tmp_path / "tree.png").stat().st_size > 5000
