@@ -210,25 +210,19 @@ class Session(AgentCalls):
         for obs in self.observers:
             obs.on_proposal(ev)
         member.outstanding += 1
+        self.scheduler.add(ev)  # held ones too (not ready): counted as queued work, closed in index order
         if self.screen.wants(ev):
+            ev.screening = True
             self.screen.hold(ev, member)
-        else:
-            self.scheduler.add(ev)
 
     def _screened(self, verdict: Verdict) -> None:
-        """The screen's verdict on a held iteration: queued for the fleet, or rejected without robot time."""
-        ev, member = verdict.ev, verdict.member
-        if verdict.passed and self.stopped_by is None:
-            ev.twin = verdict.twin  # None: only a dry check
-            self.scheduler.add(ev)
-            return
-        member.outstanding -= 1
-        if self.stopped_by is not None:  # decided after the stop: nothing more is queued
-            self._cancel(ev, member)
-        else:
-            self._closed(self.tree.screened_out(ev, verdict.reason, verdict.records, verdict.twin), [], member,
-                         ev.transcript, ev.started or None)
-
+        """The screen's verdict on a held iteration: its trials may go to the fleet, or it closes rejected (with the
+        twin's figures and failed trials, no trial of its own) when its turn to close comes, like any iteration."""
+        ev = verdict.ev
+        ev.screening, ev.twin = False, verdict.twin  # twin None: only a dry check
+        if not verdict.passed:
+            ev.twin_records = list(verdict.records)
+            ev.closed_as, ev.trials_wanted = ("rejected", verdict.reason), ev.dispatched
 
     def _closed(self, summary: IterationSummary, records: list, member: Member | None,
                 transcript: list | tuple = (), started: float | None = None) -> None:
@@ -306,6 +300,8 @@ class Session(AgentCalls):
             return "done"
         if len(self.executor.faulty()) >= self.spec.fleet:
             return "fleet: every station is faulty"
+        if self.screen.busy() and self.ledger.blocking_trial() == "wall_clock_s":
+            return "wall_clock_s"  # what the screen still holds is cancelled: nothing may start past the cap
         if self.scheduler.in_flight() or self.team.in_flight() or self.trainer.busy() or self.screen.busy():
             return None
         if self.scheduler.undispatched():
@@ -375,9 +371,7 @@ class Session(AgentCalls):
                 self.progress.update(self._snapshot())
         self.trainer.wait()  # a training job is never cut short: it is charged, its iteration closes untried
         self.loop_t1 = time.monotonic()
-        for ev, member in self.screen.held():  # still being screened at the stop: never ran, cancelled
-            member.outstanding -= 1
-            self._cancel(ev, member)
+        self.screen.release()  # still screened at the stop: the final pass cancels them (they never ran)
         self._close_evaluations(final=True)
         members = {m.name: m for m in self.team.members}
         for name, summaries in self.order.leftovers().items():  # strict: the results its last calls did not see
@@ -411,11 +405,11 @@ class Session(AgentCalls):
             member = members.get(ev.agent) or self.team.members[0]
             ev.agent = member.name
             ev.pooled = len(ev.records)  # its restored trials are in the pools already
-            if not ev.records and self.screen.wants(ev):  # held by the screen when the session stopped
-                self.screen.hold(ev, member)
-            else:
-                self.scheduler.add(ev)
+            self.scheduler.add(ev)
             member.outstanding += 1
+            if not ev.records and ev.key not in tree.pools and self.screen.wants(ev):  # held when the session stopped
+                ev.screening = True
+                self.screen.hold(ev, member)
         self.next_index = r.next_index
         self.order.restart_at(self.next_index, {it.index for it in tree.iterations})
 
@@ -516,7 +510,10 @@ class Session(AgentCalls):
             finally:
                 self.loop_t1 = self.loop_t1 or time.monotonic()
                 self.executor.close()
-                self.screen.close()
+                try:
+                    self.screen.close()
+                except Exception:  # noqa: BLE001 - the twin's stations must not cost the session's record
+                    log.warning("closing the screen's twin stations failed", exc_info=True)
                 write_interventions(self.context.run_dir, self.executor.interventions())
                 self.team.close()
                 if self.evidence is not None:

@@ -120,7 +120,9 @@ class Evaluation:
     started: float = 0.0
     closed_as: tuple[str, str] | None = None  # (decision, reason) fixed before any trial, e.g. training failed
     transcript: list[dict[str, Any]] = field(default_factory=list)  # the agent call that proposed it
-    twin: dict[str, Any] | None = None  # screen.twin=sim: the twin's verdict that let it reach the fleet
+    twin: dict[str, Any] | None = None  # screen.twin=sim: the twin's figures for its candidate (passed or not)
+    screening: bool = False  # held by the screen (a dry check, the twin: enpire.fleet.screen) until its verdict
+    twin_records: list[TrialRecord] = field(default_factory=list)  # the twin's trials of a screened-out candidate
 
     @property
     def complete(self) -> bool:
@@ -128,8 +130,10 @@ class Evaluation:
 
     @property
     def ready(self) -> bool:
-        """May its trials be dispatched? A bc candidate first needs a checkpoint (enpire.fleet.trainer_slot)."""
-        return self.closed_as is None and (self.candidate.get("kind") != "bc" or bool(self.candidate.get("checkpoint")))
+        """May its trials be dispatched? A bc candidate first needs a checkpoint (enpire.fleet.trainer_slot), a
+        screened one its verdict (enpire.fleet.screen)."""
+        return self.closed_as is None and not self.screening and (
+            self.candidate.get("kind") != "bc" or bool(self.candidate.get("checkpoint")))
 
 
 @dataclass(frozen=True)

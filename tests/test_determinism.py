@@ -31,7 +31,9 @@ def session_records(uri: str, session_id: str) -> tuple[list[dict[str, Any]], li
         iterations.append({"agent": tags["enpire.agent"], "parent": tags["enpire.parent_iteration"],
                            "decision": tags["enpire.decision"], "hypothesis": tags["enpire.hypothesis"],
                            "candidate": candidate, **{k: metrics[k] for k in ("success_rate", "pass_at_k", "trials",
-                                                                                "safety_stops", "robot_seconds")}})
+                                                                                "safety_stops", "robot_seconds")},
+                           "twin": tags.get("enpire.twin"), "reason": tags["enpire.reason"],
+                           **{k: metrics[k] for k in ("twin_trials", "twin_success_rate") if k in metrics}})
         if int(metrics["trials"]):
             rows = Path(client.download_artifacts(child.info.run_id, "trials.jsonl")).read_text().splitlines()
             trials.extend({k: v for k, v in json.loads(row).items() if k not in TIMING_FIELDS} for row in rows)
@@ -90,6 +92,7 @@ def test_two_seed_0_sessions_with_a_twin_and_perturbed_dynamics_are_equal_record
     second, its_b, trials_b = strict_session(tmp_path, "b", *twin)
     assert int(first["twin_rejected"]) > 0 and int(first["twin_candidates"]) > int(first["twin_rejected"])
     assert first["twin_trials"] == second["twin_trials"] and first["twin_rejected"] == second["twin_rejected"]
-    assert any(it["decision"] == "rejected" for it in its_a)
-    assert its_a == its_b
+    assert any(it["twin"] == "screened_out" and it["decision"] == "rejected" for it in its_a)
+    assert any(it["twin"] == "passed" and it["trials"] > 0 for it in its_a)
+    assert its_a == its_b  # twin verdicts and figures included
     assert trials_a == trials_b

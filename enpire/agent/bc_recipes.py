@@ -153,6 +153,8 @@ class GivenSource:
                 if it.candidate.get("kind") == "code" and it.candidate.get("source") == self.source]
         if mine and mine[-1].decision == "crash":
             return AgentReply(proposal=None, error=f"the given policy source crashed: {mine[-1].reason[:500]}")
+        if mine and mine[-1].decision == "rejected":  # by the dry check or the twin: the same file fails the same way
+            return AgentReply(proposal=None, error=f"the given policy source was rejected: {mine[-1].reason[:500]}")
         last = mine[-1] if mine else None
         hypothesis = ("Evaluate the user's policy file (policy.source) as given." if last is None else
                       f"Re-evaluate the user's policy file ({last.candidate_success_rate * last.candidate_trials:.0f}"

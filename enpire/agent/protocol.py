@@ -273,6 +273,10 @@ class ProtocolAgent:
         self.pending.discard(key)
         s = self.stats.get(key)
         log.info("%s: %s screened out by the twin (%s)", self.name, key, result.reason)
+        if s is None:  # another agent's, or one a resume hands back: known as screened out, never learned from
+            self.stats[key] = Stats(params=dict(result.candidate["params"]), iteration=result.index, fresh=False,
+                                    screened_out=True)
+            return
         if s is not None and s.trials == 0 and s.fresh:
             s.progress = self._progress(result)
             s.fresh, s.screened_out = False, True  # learned once: a re-proposal reuses the twin's verdict

@@ -170,6 +170,8 @@ class SearchAgent(ProtocolAgent):
         self._shaped.note(key, (shaped(s), s.trials) if s is not None and s.trials > 0 else None, order)
 
     def _learn(self, key: str, stats: Stats) -> None:
+        if stats.screened_out:  # the twin kept it off the fleet: it says nothing of the step and never pulls the mean
+            return
         self.recent.append(key)
         improved = shaped(stats) > self.proposed_rate.get(key, 0.0)
         self.step = np.clip(self.step * (GROW if improved else SHRINK), self.min_std, MAX_STD)

@@ -65,6 +65,8 @@ class IdeaTree:
         return decide(ev, self.judge, self.reference(ev.parent, ev.key), cancelled)
 
     def finish(self, ev: Evaluation, cancelled: bool = False) -> IterationSummary:
+        if not cancelled and not ev.records and ev.closed_as is not None and ev.closed_as[0] == "rejected":
+            return self.screened_out(ev, ev.closed_as[1], ev.twin_records, ev.twin)  # by the screen: no trial
         decision, reason = self.decide(ev, cancelled)
         recs = sorted(ev.records, key=lambda r: r.trial_id)  # trial order: the same sums and failures in every run
         valid = [r for r in recs if r.outcome not in NO_EVIDENCE]

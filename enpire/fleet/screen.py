@@ -31,8 +31,10 @@ import numpy as np
 from enpire.fleet.budget import BudgetLedger
 from enpire.fleet.executors import make_executor
 from enpire.fleet.scheduler import Scheduler
+from enpire.judge.pools import NO_EVIDENCE
 from enpire.records import Evaluation, TrialRecord
-from enpire.spec.model import NOMINAL_DYNAMICS, BudgetSpec, ExperimentSpec, RecordSpec
+from enpire.spec.frozen import freeze, thaw
+from enpire.spec.model import NOMINAL_DYNAMICS, BudgetSpec, ExperimentSpec, RecordSpec, StationSpec
 
 log = logging.getLogger(__name__)
 
@@ -47,12 +49,19 @@ def twin_seed(seed: int) -> int:
 
 
 def twin_spec(spec: ExperimentSpec) -> ExperimentSpec:
-    """The twin's stations: the task with its nominal dynamics, `screen.stations` of them on this machine (in the
-    session's process under executor=inline), no videos, no recordings, seeds of their own."""
+    """The twin's stations: the task with its nominal dynamics on the simulated robot (the MuJoCo adapter, whatever
+    arm the fleet drives, and none of the station owner's motion gates or a person's resets: nothing real moves),
+    `screen.stations` of them on this machine (in the session's process under executor=inline; a fork server where
+    the fleet's executor names no start method), no videos, no recordings, seeds of their own."""
     kind = "inline" if spec.executor.kind == "inline" else "local"
+    method = spec.executor.start_method if spec.executor.start_method != "none" else "forkserver"
+    supervision = dict(spec.resolved.get("supervision") or {})
+    supervision["human_reset"] = False
     return replace(spec, dynamics=NOMINAL_DYNAMICS, fleet=spec.screen.stations, seed=twin_seed(spec.seed),
-                   video=replace(spec.video, enabled=False), record=RecordSpec(),
-                   executor=replace(spec.executor, kind=kind))
+                   video=replace(spec.video, enabled=False), record=RecordSpec(), station=StationSpec(),
+                   robot=replace(spec.robot, adapter="mujoco"),
+                   executor=replace(spec.executor, kind=kind, start_method=method),
+                   resolved=freeze({**thaw(spec.resolved), "supervision": supervision}))
 
 
 @dataclass
@@ -137,17 +146,19 @@ class Screen:
                     self._start_twin(check, check.waiting[0].ev)
                 else:
                     self._decide(check, True)
-        if self._twin is not None:
-            self._pump_twin()
+        if self._twin is not None and not self._twin_broken:
+            try:
+                self._pump_twin()
+            except Exception:  # noqa: BLE001 - a broken twin lets candidates through; it never ends the session
+                log.exception("the digital twin failed: candidates reach the fleet unscreened from now on")
+                self._broken()
         out, self._ready = self._ready, []
         return out
 
-    def held(self) -> list[tuple[Evaluation, Any]]:
-        """Every iteration still held (the loop cancels them at its end), and forgets them."""
-        out = [(h.ev, h.member) for c in self._checks.values() for h in c.waiting]
-        out += [(v.ev, v.member) for v in self._ready]
+    def release(self) -> None:
+        """The session stops: forget every iteration still held (the loop cancels them; twin trials still out are
+        abandoned with the twin's stations)."""
         self._checks, self._ready = {}, []
-        return out
 
     def close(self) -> None:
         if self._twin is not None:
@@ -165,8 +176,8 @@ class Screen:
         from enpire.policy.dry_check import dry_check, example_observation
 
         try:
-            if self._observation is None:
-                self._observation = example_observation(self.spec)
+            if self._observation is None:  # the simulated robot's, nominal: never a real arm's
+                self._observation = example_observation(twin_spec(self.spec))
             return dry_check(self.spec, ev, self._observation, self.config.dry_steps)
         except Exception as error:  # noqa: BLE001 - a broken check must not end the session: the fleet decides
             log.warning("the dry check of %s could not run (%r); the candidate goes on unchecked", ev.key, error)
@@ -176,8 +187,14 @@ class Screen:
     def _start_twin(self, check: _Check, ev: Evaluation) -> None:
         if self._twin is None:
             spec = twin_spec(self.spec)
-            executor = make_executor(spec, self._factory)
-            executor.launch()
+            try:
+                executor = make_executor(spec, self._factory)
+                executor.launch()
+            except Exception:  # noqa: BLE001 - e.g. an inline station that cannot build: unscreened, logged
+                log.exception("the digital twin's stations could not start: candidates reach the fleet unscreened")
+                self._twin_broken = True
+                self._decide(check, True, remember=False)
+                return
             self._twin = Scheduler(spec, executor, BudgetLedger(UNLIMITED, trial_reserve_s=0.0), self._out)
         self.totals["twin_candidates"] += 1
         check.twin = Evaluation(index=ev.index, agent=ev.agent, branch=ev.branch, parent=None, hypothesis="",
@@ -197,17 +214,29 @@ class Screen:
                 check = self._checks.get(ev.key)
                 if check is not None:
                     self._twin_verdict(check, ev.records)
-        if not self._twin_broken and len(twin.executor.faulty()) >= twin.spec.fleet:
-            self._twin_broken = True
+        if len(twin.executor.faulty()) >= twin.spec.fleet:
             log.error("every twin station is faulty (%s): candidates reach the fleet unscreened from now on",
                       twin.executor.faulty())
-            for ev in list(twin.queue):
-                twin.remove(ev)
-                check = self._checks.get(ev.key)
-                if check is not None:
-                    self._decide(check, True, remember=False)
+            self._broken()
+
+    def _broken(self) -> None:
+        """The twin cannot screen any more: every candidate it holds goes on unscreened (no verdict remembered)."""
+        self._twin_broken = True
+        if self._twin is not None:
+            self._twin.queue = []
+        for check in [c for c in self._checks.values() if c.dry is None]:
+            self._decide(check, True, remember=False)
 
     def _twin_verdict(self, check: _Check, records: list[TrialRecord]) -> None:
+        """Judged on the trials that say something about the candidate: a failed reset or an estop of a twin station
+        is not its fault (a policy crash is); with none of those, it goes on unscreened."""
+        judged = [r for r in records if r.outcome not in NO_EVIDENCE or r.outcome == "crash"]
+        if not judged:
+            log.warning("the twin's trials of %s said nothing about it (%s): it reaches the fleet unscreened",
+                        check.key, sorted({r.outcome for r in records}))
+            self._decide(check, True, remember=False)
+            return
+        records = judged
         n = len(records)
         successes = sum(r.pass_at_1 for r in records)
         rate = successes / n if n else 0.0

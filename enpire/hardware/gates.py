@@ -33,6 +33,17 @@ def motion_problems(cls: type[RobotAdapter], spec: ExperimentSpec) -> list[Probl
                     "in reach, or station.dry_run=true to run without sending commands")]
 
 
+def dynamics_problems(cls: type[RobotAdapter], spec: ExperimentSpec) -> list[Problem]:
+    """Simulated dynamics (a delay, sensor noise, scaled masses: enpire.world.dynamics) are never injected into a
+    real arm's loop: a physical adapter needs dynamics=nominal."""
+    if not is_physical(cls) or spec.dynamics.nominal:
+        return []
+    name = getattr(cls, "name", cls.__name__)
+    return [Problem("dynamics", spec.dynamics.name,
+                    f"nominal with adapter {name!r} of robot {spec.robot.name!r}: it declares physical=True (a real "
+                    "arm has the physics it has); dynamics other than nominal are for simulated stations")]
+
+
 def compatibility_problems(adapter: RobotAdapter, spec: ExperimentSpec) -> list[Problem]:
     """What the spec asks of the robot that this adapter cannot give."""
     out: list[Problem] = []

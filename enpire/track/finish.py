@@ -133,28 +133,39 @@ def session_summary(s: FinishedSession) -> dict[str, Any]:
 
 
 def screen_figures(s: FinishedSession) -> dict[str, Any]:
-    """What the screen did before robot time (enpire.fleet.screen): dry checks, the twin's trials and
-    sim-seconds (never robot time), candidates it screened out; nothing when neither was on. How far the twin
-    can be trusted: the candidates it passed, pooled, on the twin (`twin_passed_twin_rate`) and on the fleet
-    (`twin_passed_fleet_rate`, over their `twin_passed_fleet_trials`)."""
+    """What the screen did before robot time (enpire.fleet.screen); nothing when it was off. The twin's figures are
+    those of the iterations the session judged (cancelled ones left out), each candidate's first verdict once, so a
+    strict session repeats them: `twin_candidates` / `twin_rejected` (screened out), `twin_trials` and
+    `twin_sim_seconds` (never robot time); how far the twin can be trusted: the candidates it passed, pooled, on the
+    twin (`twin_passed_twin_rate`) and on the fleet (`twin_passed_fleet_rate`, over `twin_passed_fleet_trials`).
+    The dry check's counts (`dry_checks`, `dry_rejected`) are the screen's own."""
     screen = getattr(s, "screen", None)
-    if screen is None or not any(screen.totals.values()):
-        return {}
-    out: dict[str, Any] = {k: round(v, 3) if k.endswith("seconds") else int(v) for k, v in screen.totals.items()}
-    twin: dict[str, tuple[int, int]] = {}  # passed candidate -> (twin successes, twin trials)
-    fleet: dict[str, tuple[float, int]] = {}  # -> (pooled fleet rate, trials) of its latest iteration
-    for it in s.tree.iterations:
-        if it.twin and it.twin.get("passed"):
-            twin.setdefault(it.candidate_id, (int(it.twin.get("successes", 0)), int(it.twin.get("trials", 0))))
-        if it.candidate_id in twin and it.candidate_trials >= fleet.get(it.candidate_id, (0.0, 0))[1]:
+    out: dict[str, Any] = {}
+    if screen is not None and screen.totals.get("dry_checks"):
+        out.update(dry_checks=int(screen.totals["dry_checks"]), dry_rejected=int(screen.totals["dry_rejected"]))
+    if not s.spec.screen.enabled:
+        return out
+    first: dict[str, dict[str, Any]] = {}  # candidate -> the twin's figures of its first judged iteration
+    fleet: dict[str, tuple[float, int]] = {}  # passed candidate -> (pooled fleet rate, trials) of its latest iteration
+    for it in sorted(s.tree.iterations, key=lambda i: i.index):
+        if it.decision == "cancelled":
+            continue
+        if it.twin and it.candidate_id not in first:
+            first[it.candidate_id] = it.twin
+        passed = bool(first.get(it.candidate_id, {}).get("passed"))
+        if passed and it.candidate_trials >= fleet.get(it.candidate_id, (0.0, 0))[1]:
             fleet[it.candidate_id] = (it.candidate_success_rate, it.candidate_trials)
-    n_twin = sum(n for _, n in twin.values())
-    n_fleet = sum(n for _, n in fleet.values())
-    if n_twin:
-        out["twin_passed_twin_rate"] = round(sum(k for k, _ in twin.values()) / n_twin, 4)
-    if n_fleet:
-        out["twin_passed_fleet_rate"] = round(sum(r * n for r, n in fleet.values()) / n_fleet, 4)
-        out["twin_passed_fleet_trials"] = n_fleet
+    out.update(twin_candidates=len(first), twin_rejected=sum(not t.get("passed") for t in first.values()),
+               twin_trials=int(sum(t.get("trials", 0) for t in first.values())),
+               twin_sim_seconds=round(sum(float(t.get("sim_seconds", 0.0)) for t in first.values()), 3))
+    twin_n = sum(int(t.get("trials", 0)) for t in first.values() if t.get("passed"))
+    if twin_n:
+        out["twin_passed_twin_rate"] = round(
+            sum(int(t.get("successes", 0)) for t in first.values() if t.get("passed")) / twin_n, 4)
+    fleet_n = sum(n for _, n in fleet.values())
+    if fleet_n:
+        out["twin_passed_fleet_rate"] = round(sum(r * n for r, n in fleet.values()) / fleet_n, 4)
+        out["twin_passed_fleet_trials"] = fleet_n
     return out
 
 

@@ -56,7 +56,8 @@ class SimStation:
         self.spec = spec
         self.index = index
         adapter_cls = adapter if adapter is not None else adapter_class(spec.robot.adapter)
-        gates.refuse(gates.motion_problems(adapter_cls, spec))  # before anything could reach the hardware
+        gates.refuse(gates.motion_problems(adapter_cls, spec) + gates.dynamics_problems(adapter_cls, spec))
+        # (before anything could reach the hardware)
         self.scene = build_scene(spec)
         m, r = self.scene.model, self.scene.robot
         self._hold = Controller(spec.robot.controller, "cartesian", m, r)

@@ -145,3 +145,29 @@ def test_a_candidate_proposed_while_it_is_screened_waits_for_the_same_verdict(tm
         assert screen.totals["twin_trials"] == 3 and screen.totals["twin_candidates"] == 1
     finally:
         screen.close()
+
+
+class BatchAgent(ScriptedAgent):
+    """Both proposals in one reply (two slots): the second is accepted while the twin holds the first."""
+
+    batch = 2
+
+    def propose(self, state):  # noqa: ANN001, ANN201 - the Agent protocol
+        from enpire.agent.api import AgentReply
+
+        self.states.append(state)
+        return AgentReply(proposal=self.proposals[0], more=self.proposals[1:state.slots])
+
+
+def test_iterations_the_twin_holds_count_against_the_trials_cap(store: list[str], tmp_path: Path) -> None:
+    wanted = []
+    for twin in ("none", "sim"):
+        spec = spec_of(*store, "budget=smoke", "budget.iterations=2", "budget.trials=3", f"screen.twin={twin}")
+        agent = BatchAgent([params_proposal(spec, trials=2), params_proposal(spec, trials=2, pull_speed=0.3)])
+        code, summary, _ = run(spec, tmp_path / twin, agents=[agent])
+        assert code == 0 and int(summary["trials"]) <= 3
+        wanted.append([(it.index, it.trials if it.decision != "rejected" else "twin") for it in
+                       sorted(agent.observed, key=lambda s: s.index)])
+    # the second proposal is cut to the one trial the cap leaves, whether the twin holds the first or not
+    assert wanted[0] == [(0, 2), (1, 1)]
+    assert wanted[1] in ([(0, 2), (1, 1)], [(0, "twin"), (1, 1)]), wanted

@@ -92,3 +92,26 @@ def test_python_m_enpire_refuses_a_physical_adapter_without_confirm_motion_befor
     assert out.returncode == 2, out.stderr[-2000:]
     assert "station.confirm_motion" in out.stderr and "physical=True" in out.stderr
     assert not (tmp_path / "mlflow.db").exists() and not (tmp_path / "run" / "journal.jsonl").exists()
+
+
+def test_simulated_dynamics_are_never_injected_into_a_real_arms_loop() -> None:
+    PhysicalMujocoAdapter.connects = 0
+    with pytest.raises(SpecError, match=r"dynamics: got \"perturbed\"; expected nominal with adapter 'fake_physical'"):
+        make_station(load_spec(["task=drawer", PHYSICAL, "station.confirm_motion=true", "dynamics=perturbed"]), 0)
+    assert PhysicalMujocoAdapter.connects == 0
+
+
+def test_the_twin_of_a_real_arm_runs_the_simulated_robot_without_gates_or_a_persons_resets() -> None:
+    from enpire.fleet.screen import twin_spec
+
+    spec = load_spec(["task=drawer", PHYSICAL, "station.confirm_motion=true", "supervision.human_reset=true",
+                      "dynamics=perturbed", "screen.twin=sim", "executor=ray"])
+    twin = twin_spec(spec)
+    assert twin.robot.adapter == "mujoco" and twin.dynamics.nominal and not twin.station.confirm_motion
+    assert twin.resolved["supervision"]["human_reset"] is False and twin.executor.kind == "local"
+    assert twin.executor.start_method == "forkserver" and twin.seed != spec.seed and not twin.video.enabled
+    station = make_station(twin, 0)  # builds: the simulated arm, no confirm_motion needed
+    try:
+        assert not station.adapter.physical
+    finally:
+        station.close()
