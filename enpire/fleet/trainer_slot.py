@@ -103,7 +103,7 @@ class TrainerSlot:
         """A bc session whose trainer would sit idle: ask an agent for the next recipe even while stations
         still have queued trials, so the next candidate trains while the current one is evaluated."""
         return (self.spec.policy.kind == "bc" and self._job is None
-                and not any(not ev.ready and ev.closed_as is None for ev in queue)
+                and not any(untrained(ev) for ev in queue)
                 and self.ledger.blocking_training(max(self.last_job_s, 1e-6)) is None)
 
     def note(self, ev: Evaluation, record: TrialRecord) -> None:
@@ -123,7 +123,7 @@ class TrainerSlot:
         self._last_pump, self._records_seen = now, self._records
         self._finish_job()
         self.rl.pump(queue, open_run)
-        waiting = [ev for ev in queue if not ev.ready and ev.closed_as is None]
+        waiting = [ev for ev in queue if untrained(ev)]
         for ev in waiting:
             if ev.key in self.trained:
                 self._give_checkpoint(ev, self.trained[ev.key])
@@ -216,6 +216,11 @@ class TrainerSlot:
         """No trials will run: the scheduler sees it complete and the tree records `decision`."""
         ev.closed_as = (decision, reason)
         ev.trials_wanted = ev.dispatched
+
+
+def untrained(ev: Evaluation) -> bool:
+    """Waits for the trainer: not ready, not closed, and not because the screen holds it (enpire.fleet.screen)."""
+    return not ev.ready and ev.closed_as is None and not ev.screening
 
 
 def iteration_run_opener(tracker: Any) -> Callable[[int], Any] | None:

@@ -56,6 +56,7 @@ def test_the_twin_keeps_a_failing_candidate_off_the_fleet_and_passes_a_good_one(
     assert float(summary["twin_sim_seconds"]) == pytest.approx(first.twin["sim_seconds"] + second.twin["sim_seconds"],
                                                                abs=1e-3)
     assert summary["trials"] == "2"  # robot time only for the candidate the twin passed
+    assert summary["trainer_seconds"] == "0"  # a held params candidate is not one the trainer trains
     assert float(summary["robot_seconds"]) == pytest.approx(second.robot_seconds, abs=1e-3)
 
     runs = iteration_runs(tmp_path, summary["session_id"])
