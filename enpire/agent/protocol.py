@@ -264,9 +264,9 @@ class ProtocolAgent:
             self._learn(key, s)
 
     def _screened_out(self, result: IterationSummary) -> None:
-        """The digital twin kept a candidate off the fleet (enpire.fleet.screen): it is no longer pending, and a fresh
-        sample of this agent is learned from as a failed screen with no fleet trial (its shaped score is how close
-        the twin's failures came; it never enters the incumbent or /done rankings, which need fleet trials)."""
+        """The digital twin kept a candidate off the fleet (enpire.fleet.screen): it is no longer pending, its rate is 0
+        while it has no fleet trial (so it never enters the incumbent or /done rankings), and a fresh sample of this
+        agent goes to `_learn` once, with how close the twin's failures came (TPE is told 0; CEM ignores it)."""
         key = candidate_key(result.candidate) if result.candidate.get("kind") == "params" else ""
         if not key:
             return
@@ -277,7 +277,7 @@ class ProtocolAgent:
             self.stats[key] = Stats(params=dict(result.candidate["params"]), iteration=result.index, fresh=False,
                                     screened_out=True)
             return
-        if s is not None and s.trials == 0 and s.fresh:
+        if s.trials == 0 and s.fresh:
             s.progress = self._progress(result)
             s.fresh, s.screened_out = False, True  # learned once: a re-proposal reuses the twin's verdict
             self._stats_changed(key)

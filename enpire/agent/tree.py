@@ -103,8 +103,8 @@ class IdeaTree:
                 if r.attribution else {})}
             for r in recs if not r.pass_at_1)[:MAX_FAILURES_SHOWN]
 
-    def screened_out(self, ev: Evaluation, reason: str, twin_records: list[TrialRecord] = (),  # type: ignore[assignment]
-                     twin: dict[str, Any] | None = None) -> IterationSummary:
+    def screened_out(self, ev: Evaluation, reason: str, twin_records: list[TrialRecord],
+                     twin: dict[str, Any] | None) -> IterationSummary:
         """An iteration the screen (enpire.fleet.screen: a dry check, the digital twin) kept off the fleet: rejected,
         no trial and no robot time; it names its candidate and carries what the screen saw (the twin's failed trials
         and their histogram), so agents learn from it as from a failed screen."""

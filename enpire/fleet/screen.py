@@ -1,7 +1,7 @@
 """Before robot time (`screen:`, docs/twin.md): a dry check of agent-written code, then a digital twin.
 
-The loop hands every accepted iteration to `Screen.hold`; the screen keeps the ones it must check off the
-fleet's queue until it decides:
+The loop queues every accepted iteration for the fleet and hands the ones the screen `wants` to `Screen.hold`;
+those stay in the queue, not ready (`Evaluation.screening`), until the screen decides:
 
 1. **Dry check** (`screen.dry_check`, code candidates): the source starts in the sandbox and answers `reset()`
    and `screen.dry_steps` `act()` calls on a real observation of the task (enpire.policy.dry_check), on a
@@ -173,7 +173,8 @@ class Screen:
         return self._dry_pool
 
     def _dry_check(self, ev: Evaluation) -> str | None:
-        from enpire.policy.dry_check import dry_check, example_observation
+        from enpire.policy.contract import example_observation
+        from enpire.policy.dry_check import dry_check
 
         try:
             if self._observation is None:  # the simulated robot's, nominal: never a real arm's
@@ -239,7 +240,7 @@ class Screen:
         records = judged
         n = len(records)
         successes = sum(r.pass_at_1 for r in records)
-        rate = successes / n if n else 0.0
+        rate = successes / n
         need = self.config.min_success
         figures = {"trials": n, "successes": successes, "success_rate": rate,
                    "sim_seconds": sum(r.robot_seconds for r in records), "min_success": need, "passed": rate >= need}

@@ -3,8 +3,8 @@ started in the session's sandbox and must answer `reset()` and a few `act()` cal
 task with actions of the contract's size. A source that cannot (an import error, a missing entry point, an
 exception, a wrong action, a timeout) is rejected naming why, and no robot second is spent on it.
 
-Nothing here steps physics: the observation is one the contract shows (a real station's, after a verified reset),
-taken once per session.
+Nothing here steps physics: the observation is one the contract shows (enpire.policy.contract.example_observation:
+the simulated robot's after a verified reset), taken once per session by the caller.
 """
 
 from __future__ import annotations
@@ -15,13 +15,6 @@ from enpire.fleet.scheduler import to_candidate
 from enpire.policy.code import build_code_policy
 from enpire.records import Evaluation
 from enpire.spec.model import ExperimentSpec
-
-
-def example_observation(spec: ExperimentSpec) -> dict[str, np.ndarray]:
-    """A real observation of the spec's task after a verified reset, as the sandboxed policy receives it."""
-    from enpire.policy.contract import example_observation as observed
-
-    return observed(spec)
 
 
 def dry_check(spec: ExperimentSpec, ev: Evaluation, obs: dict[str, np.ndarray], steps: int) -> str | None:
